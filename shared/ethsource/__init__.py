@@ -1,0 +1,1 @@
+"""ethsource: the library layer every function imports (a Lambda Layer on AWS)."""

@@ -1,0 +1,40 @@
+"""Ethereum address validation and EIP-55 checksums."""
+
+import re
+
+from Crypto.Hash import keccak
+
+from .chains import SUPPORTED_CHAINS
+from .errors import InvalidInput
+
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+
+
+def to_checksum(address: str) -> str:
+    """EIP-55: each hex letter is upper case where the keccak of the lower-case address has a nibble >= 8."""
+    body = address[2:].lower()
+    digest = keccak.new(digest_bits=256, data=body.encode()).hexdigest()
+    return "0x" + "".join(c.upper() if int(d, 16) >= 8 else c for c, d in zip(body, digest[:40], strict=True))
+
+
+def parse_address(raw: object) -> str:
+    """The checksummed address, or InvalidInput saying exactly what is wrong.
+
+    All-lower and all-upper addresses carry no checksum and are accepted; mixed case must match EIP-55.
+    """
+    if not isinstance(raw, str) or not _ADDRESS.fullmatch(raw):
+        raise InvalidInput("address must be 0x followed by 40 hexadecimal characters", "malformed_address")
+    checksummed = to_checksum(raw)
+    body = raw[2:]
+    if body != body.lower() and body != body.upper() and raw != checksummed:
+        raise InvalidInput(f"address fails its EIP-55 checksum (expected {checksummed})", "bad_checksum")
+    return checksummed
+
+
+def parse_chain(chain_id: int) -> int:
+    if chain_id not in SUPPORTED_CHAINS:
+        raise InvalidInput(
+            f"chain_id {chain_id} is not supported; supported: {', '.join(map(str, SUPPORTED_CHAINS))}",
+            "unsupported_chain",
+        )
+    return chain_id

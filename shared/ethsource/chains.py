@@ -1,0 +1,28 @@
+"""The Etherscan v2 chains this service accepts, kept in one place."""
+
+SUPPORTED_CHAINS: dict[int, str] = {
+    1: "Ethereum",
+    11155111: "Sepolia",
+    17000: "Holesky",
+    56: "BNB Smart Chain",
+    97: "BNB Smart Chain Testnet",
+    137: "Polygon",
+    80002: "Polygon Amoy",
+    42161: "Arbitrum One",
+    421614: "Arbitrum Sepolia",
+    10: "OP Mainnet",
+    11155420: "OP Sepolia",
+    8453: "Base",
+    84532: "Base Sepolia",
+    43114: "Avalanche C-Chain",
+    43113: "Avalanche Fuji",
+    59144: "Linea",
+    534352: "Scroll",
+    324: "zkSync Era",
+    81457: "Blast",
+    100: "Gnosis",
+    250: "Fantom",
+    1284: "Moonbeam",
+    42220: "Celo",
+    5000: "Mantle",
+}

@@ -1,0 +1,84 @@
+"""Settings, read from the environment once and validated in one place."""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+DEFAULT_ETHERSCAN_API_URL = "https://api.etherscan.io/v2/api"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names it (never its secret value)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    # URLs and keys carry secrets: keep them out of repr so a logged Settings leaks nothing.
+    database_url: str = field(repr=False)
+    rabbitmq_url: str = field(repr=False)
+    etherscan_api_keys: tuple[str, ...] = field(repr=False)
+    etherscan_api_url: str = DEFAULT_ETHERSCAN_API_URL
+    etherscan_rate_limit: float = 5.0
+    etherscan_timeout_s: float = 10.0
+    scan_queue: str = "ethsource.scan"
+    scan_concurrency: int = 32
+    scan_consumer: bool = False  # the scan container consumes the queue itself (vs. being pushed messages)
+    otel_exporter_otlp_endpoint: str | None = None
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: os._Environ[str] | dict[str, str] = os.environ) -> Settings:
+        settings = cls(
+            database_url=env.get("DATABASE_URL", "mysql://root@127.0.0.1:3306/ethsource"),
+            rabbitmq_url=env.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"),
+            etherscan_api_keys=tuple(k.strip() for k in env.get("ETHERSCAN_API_KEYS", "").split(",") if k.strip()),
+            etherscan_api_url=env.get("ETHERSCAN_API_URL", DEFAULT_ETHERSCAN_API_URL),
+            etherscan_rate_limit=_number(env, "ETHERSCAN_RATE_LIMIT", 5.0),
+            etherscan_timeout_s=_number(env, "ETHERSCAN_TIMEOUT", 10.0),
+            scan_queue=env.get("SCAN_QUEUE", "ethsource.scan"),
+            scan_concurrency=int(_number(env, "SCAN_CONCURRENCY", 32)),
+            scan_consumer=env.get("SCAN_CONSUMER", "").lower() in ("1", "true", "yes"),
+            otel_exporter_otlp_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
+            log_level=env.get("LOG_LEVEL", "INFO").upper(),
+        )
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if urlsplit(self.database_url).scheme not in ("mysql", "mysql+pymysql"):
+            raise ConfigError("DATABASE_URL must look like mysql://user:pass@host:3306/db")
+        if urlsplit(self.rabbitmq_url).scheme not in ("amqp", "amqps"):
+            raise ConfigError("RABBITMQ_URL must look like amqp://user:pass@host:5672/vhost")
+        if urlsplit(self.etherscan_api_url).scheme not in ("http", "https"):
+            raise ConfigError("ETHERSCAN_API_URL must be an http(s) URL")
+        if self.etherscan_rate_limit <= 0:
+            raise ConfigError("ETHERSCAN_RATE_LIMIT must be a positive number of calls per second")
+        if self.scan_concurrency < 1:
+            raise ConfigError("SCAN_CONCURRENCY must be at least 1")
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value, so tests and log filters can look for them."""
+        found = [*self.etherscan_api_keys]
+        for url in (self.database_url, self.rabbitmq_url):
+            if password := urlsplit(url).password:
+                found.append(password)
+        return tuple(found)
+
+
+def _number(env, name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return Settings.from_env()

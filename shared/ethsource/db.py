@@ -1,0 +1,124 @@
+"""MySQL access: a connection pool reused across requests (and Lambda invocations), and migrations."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from urllib.parse import unquote, urlsplit
+
+import pymysql
+from dbutils.pooled_db import PooledDB
+
+from .config import get_settings
+from .errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_LOCK = "ethsource_migrations"
+
+
+def connect_args(url: str, *, with_database: bool = True) -> dict:
+    parts = urlsplit(url)
+    args = {
+        "host": parts.hostname or "127.0.0.1",
+        "port": parts.port or 3306,
+        "user": unquote(parts.username or "root"),
+        "password": unquote(parts.password or ""),
+        "charset": "utf8mb4",
+        "autocommit": False,
+        "connect_timeout": 5,
+    }
+    if with_database:
+        args["database"] = database_name(url)
+    return args
+
+
+def database_name(url: str) -> str:
+    name = urlsplit(url).path.lstrip("/")
+    if not name:
+        raise ValueError("DATABASE_URL names no database")
+    return name
+
+
+class Database:
+    def __init__(self, url: str, max_connections: int = 64):
+        # ping=1: check a pooled connection when it is taken, so a restarted MySQL costs one reconnect.
+        self._pool = PooledDB(pymysql, maxconnections=max_connections, blocking=True, ping=1, **connect_args(url))
+
+    @contextmanager
+    def transaction(self) -> Iterator[pymysql.cursors.Cursor]:
+        """A cursor in one transaction: committed when the block ends, rolled back when it raises."""
+        try:
+            conn = self._pool.connection()
+        except pymysql.err.OperationalError as exc:
+            raise Unavailable(f"database unreachable ({exc.args[0]})") from None
+        try:
+            with conn.cursor() as cursor:
+                yield cursor
+            conn.commit()
+        except BaseException:
+            try:
+                conn.rollback()
+            except pymysql.err.Error:
+                pass
+            raise
+        finally:
+            conn.close()  # back to the pool
+
+    def ping(self) -> None:
+        with self.transaction() as cursor:
+            cursor.execute("SELECT 1")
+
+
+@functools.cache
+def get_database() -> Database:
+    return Database(get_settings().database_url)
+
+
+def migrate(url: str) -> list[str]:
+    """Create the database if needed and apply the migrations not yet applied; returns their names.
+
+    A named lock serialises concurrent migrators (several containers starting at once).
+    """
+    name = database_name(url)
+    conn = pymysql.connect(**connect_args(url, with_database=False))
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4")
+            cursor.execute(f"USE `{name}`")
+            cursor.execute("SELECT GET_LOCK(%s, 60)", (MIGRATIONS_LOCK,))
+            try:
+                cursor.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                    " version VARCHAR(255) NOT NULL PRIMARY KEY,"
+                    " applied_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6))"
+                )
+                cursor.execute("SELECT version FROM schema_migrations")
+                done = {row[0] for row in cursor.fetchall()}
+                applied = []
+                for script in sorted(_migration_scripts(), key=lambda s: s.name):
+                    if script.name in done:
+                        continue
+                    for statement in _statements(script.read_text()):
+                        cursor.execute(statement)
+                    cursor.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (script.name,))
+                    conn.commit()
+                    applied.append(script.name)
+                    log.info("applied migration %s", script.name)
+                return applied
+            finally:
+                cursor.execute("SELECT RELEASE_LOCK(%s)", (MIGRATIONS_LOCK,))
+    finally:
+        conn.close()
+
+
+def _migration_scripts():
+    return [p for p in resources.files("ethsource.migrations").iterdir() if p.name.endswith(".sql")]
+
+
+def _statements(sql: str) -> list[str]:
+    lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

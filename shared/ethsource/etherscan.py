@@ -1,0 +1,92 @@
+"""Etherscan API v2 client: one `getsourcecode` call, its answers sorted into results and coded errors."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import logging
+import threading
+
+import httpx
+
+from .config import Settings, get_settings
+
+# httpx logs every request URL at INFO, and the URL carries the API key.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+class EtherscanError(Exception):
+    """A failed call. `transient` ones (rate limit, timeout, 5xx) are worth retrying; the rest are final."""
+
+    def __init__(self, code: str, message: str, *, transient: bool):
+        super().__init__(message)
+        self.code, self.message, self.transient = code, message, transient
+
+
+def classify_notok(reason: str) -> EtherscanError:
+    """Etherscan answers errors as HTTP 200, status "0", with the reason in `result`."""
+    lowered = reason.lower()
+    if "rate limit" in lowered:
+        return EtherscanError("etherscan_rate_limited", reason, transient=True)
+    if "api key" in lowered:
+        return EtherscanError("etherscan_auth", reason, transient=False)
+    if "invalid address" in lowered:
+        return EtherscanError("invalid_address", reason, transient=False)
+    if "chainid" in lowered:
+        return EtherscanError("unsupported_chain", reason, transient=False)
+    return EtherscanError("etherscan_error", reason, transient=False)
+
+
+class EtherscanClient:
+    def __init__(self, settings: Settings):
+        self._url = settings.etherscan_api_url
+        # Without keys only the fake (or a keyless call that Etherscan will rate-limit hard) is usable.
+        self._keys = itertools.cycle(settings.etherscan_api_keys or ("",))
+        self._keys_lock = threading.Lock()
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(settings.etherscan_timeout_s, connect=5.0),
+            limits=httpx.Limits(max_connections=settings.scan_concurrency * 2,
+                                max_keepalive_connections=settings.scan_concurrency),
+        )
+
+    def _next_key(self) -> str:
+        with self._keys_lock:
+            return next(self._keys)
+
+    def get_source_item(self, chain_id: int, address: str) -> dict:
+        """The single result item of `getsourcecode`; EtherscanError otherwise."""
+        params = {"chainid": chain_id, "module": "contract", "action": "getsourcecode", "address": address}
+        if key := self._next_key():
+            params["apikey"] = key
+        try:
+            response = self._http.get(self._url, params=params)
+        except httpx.TimeoutException:
+            raise EtherscanError("etherscan_unavailable", "Etherscan did not answer in time", transient=True) from None
+        except httpx.TransportError as exc:  # the message of an httpx error can carry the URL, so the key
+            raise EtherscanError("etherscan_unavailable", f"cannot reach Etherscan ({type(exc).__name__})",
+                                 transient=True) from None
+        if response.status_code == 429 or response.status_code >= 500:
+            raise EtherscanError("etherscan_unavailable", f"Etherscan answered HTTP {response.status_code}",
+                                 transient=True)
+        if response.status_code != 200:
+            raise EtherscanError("etherscan_error", f"Etherscan answered HTTP {response.status_code}", transient=False)
+        try:
+            answer = response.json()
+            status, result = answer["status"], answer["result"]
+        except (ValueError, KeyError, TypeError):
+            # An HTML error page from a proxy in front of Etherscan is a passing fault.
+            raise EtherscanError("etherscan_unavailable", "Etherscan answered something that is not its JSON",
+                                 transient=True) from None
+        if status != "1":
+            raise classify_notok(str(result)[:500])
+        if not isinstance(result, list) or not result or not isinstance(result[0], dict):
+            raise EtherscanError("etherscan_error", "Etherscan answered OK with no result item", transient=False)
+        return result[0]
+
+    def close(self) -> None:
+        self._http.close()
+
+
+@functools.cache
+def get_client() -> EtherscanClient:
+    return EtherscanClient(get_settings())

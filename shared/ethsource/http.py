@@ -1,0 +1,113 @@
+"""The FastAPI application every HTTP function starts from: errors, health, metrics, limits."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException
+
+from .errors import AppError, InvalidInput, NotFound, NotReady, Unavailable
+from .models import ErrorBody
+from .observability import HTTP_EXCEPTIONS, HttpMetricsMiddleware, configure_logging
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 16 * 1024
+
+_STATUS = {InvalidInput: 422, NotFound: 404, NotReady: 409, Unavailable: 503}
+# pydantic error types that deserve a clearer code than "invalid_request"
+_VALIDATION_CODES = {"json_invalid": "invalid_json", "extra_forbidden": "unknown_field", "missing": "missing_field"}
+
+ERROR_RESPONSES = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in ((404, "unknown contract"), (413, "body too large"),
+                                (422, "invalid input"), (503, "a dependency is unavailable"))
+}
+
+
+def error_response(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+def create_app(function: str, *, health_checks: dict[str, Callable[[], None]], description: str) -> FastAPI:
+    configure_logging(function)
+    app = FastAPI(title=f"ethsource {function}", version="0.1.0", description=description)
+
+    @app.exception_handler(AppError)
+    async def app_error(request: Request, exc: AppError):
+        status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 500)
+        return error_response(status, exc.code, exc.message, {"Retry-After": "5"} if status == 503 else None)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ()) if part != "body") or "body"
+        code = _VALIDATION_CODES.get(first.get("type"), "invalid_request")
+        return error_response(422, code, f"{where}: {first.get('msg')}")
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception):
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        HTTP_EXCEPTIONS.labels(function, route).inc()
+        log.exception("unhandled error", extra={"route": route})
+        return error_response(500, "internal_error", "an unexpected error occurred; it has been logged")
+
+    @app.get("/healthz", tags=["operations"], responses={503: {"model": ErrorBody}})
+    def healthz():
+        """Liveness: answers 200 only when this function's own dependencies answer."""
+        failed = {}
+        for name, check in health_checks.items():
+            try:
+                check()
+            except Exception as exc:  # a health check reports any failure, it never raises
+                failed[name] = getattr(exc, "message", type(exc).__name__)
+        if failed:
+            return error_response(503, "unhealthy", "; ".join(f"{k}: {v}" for k, v in failed.items()))
+        return {"status": "ok", "checks": {name: "ok" for name in health_checks}}
+
+    @app.get("/metrics", tags=["operations"], response_class=Response)
+    def metrics():
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_middleware(HttpMetricsMiddleware, function=function)
+    app.add_middleware(BodyLimitMiddleware, limit=MAX_BODY_BYTES)
+    return app
+
+
+class BodyLimitMiddleware:
+    """Refuses bodies over the limit with 413, whether announced by Content-Length or streamed."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            return await self._refuse(send)
+        seen = 0
+
+        async def limited_receive():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise HTTPException(413, f"request body is larger than {self.limit} bytes")
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+    async def _refuse(self, send):
+        response = error_response(413, "body_too_large", f"request body is larger than {self.limit} bytes")
+        await response({"type": "http"}, None, send)

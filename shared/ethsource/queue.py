@@ -1,0 +1,185 @@
+"""RabbitMQ through pika: a durable scan queue, persistent confirmed publishes, a threaded consumer."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from enum import Enum
+
+import pika
+from pika.adapters.blocking_connection import BlockingChannel
+from pika.exceptions import AMQPError
+
+from .config import get_settings
+from .errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+
+class Disposition(Enum):
+    ACK = "ack"  # settled (success, recorded failure, or nothing to do)
+    DEAD_LETTER = "dead_letter"  # can never be processed: park it in the dead-letter queue
+    REQUEUE = "requeue"  # could not be settled now (e.g. database down): deliver again later
+
+
+def dead_letter_queue(queue: str) -> str:
+    return f"{queue}.dead"
+
+
+def declare_topology(channel: BlockingChannel, queue: str) -> None:
+    """The work queue and its dead-letter queue, both durable; declaring is idempotent."""
+    channel.queue_declare(dead_letter_queue(queue), durable=True)
+    channel.queue_declare(
+        queue,
+        durable=True,
+        arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": dead_letter_queue(queue)},
+    )
+
+
+def _connect(url: str) -> pika.BlockingConnection:
+    params = pika.URLParameters(url)
+    params.connection_attempts = 1
+    params.socket_timeout = 5
+    params.blocked_connection_timeout = 30
+    try:
+        return pika.BlockingConnection(params)
+    except AMQPError as exc:
+        raise Unavailable(f"message broker unreachable ({type(exc).__name__})") from None
+
+
+class Publisher:
+    """One confirmed channel per process, behind a lock: a pika connection is not thread-safe."""
+
+    def __init__(self, url: str, queue: str):
+        self._url, self.queue = url, queue
+        self._lock = threading.Lock()
+        self._connection: pika.BlockingConnection | None = None
+        self._channel: BlockingChannel | None = None
+
+    def _ensure_channel(self) -> BlockingChannel:
+        if self._channel is None or not self._channel.is_open:
+            self.close()
+            self._connection = _connect(self._url)
+            self._channel = self._connection.channel()
+            self._channel.confirm_delivery()
+            declare_topology(self._channel, self.queue)
+        return self._channel
+
+    def publish(self, body: bytes, headers: dict | None = None) -> None:
+        """Returns once the broker has confirmed the persistent message; Unavailable otherwise."""
+        properties = pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent,
+                                          content_type="application/json", headers=headers or {})
+        with self._lock:
+            for attempt in (1, 2):  # one reconnect covers a broker restart between requests
+                try:
+                    self._ensure_channel().basic_publish("", self.queue, body, properties, mandatory=True)
+                    return
+                except (AMQPError, Unavailable) as exc:
+                    self.close()
+                    if attempt == 2:
+                        reason = type(exc).__name__
+                        raise Unavailable(f"message broker did not confirm the message ({reason})") from None
+
+    def ping(self) -> None:
+        with self._lock:
+            try:
+                self._ensure_channel()
+                self._connection.process_data_events(0)
+            except AMQPError as exc:
+                self.close()
+                raise Unavailable(f"message broker unreachable ({type(exc).__name__})") from None
+
+    def close(self) -> None:
+        connection, self._connection, self._channel = self._connection, None, None
+        if connection is not None and connection.is_open:
+            try:
+                connection.close()
+            except AMQPError:
+                pass
+
+
+@functools.cache
+def get_publisher() -> Publisher:
+    settings = get_settings()
+    return Publisher(settings.rabbitmq_url, settings.scan_queue)
+
+
+MessageHandler = Callable[[bytes, dict], Disposition]
+
+
+class Consumer:
+    """Consumes the scan queue with a pool of workers; each message is acked only after it is settled.
+
+    Settling runs on worker threads; acks go back to the connection's thread, the only one pika allows.
+    """
+
+    def __init__(self, url: str, queue: str, handle: MessageHandler, concurrency: int):
+        self._url, self._queue, self._handle = url, queue, handle
+        self._concurrency = concurrency
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.connected = threading.Event()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="scan-consumer", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Take no new messages, let the ones in hand finish (their acks are sent), then close."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._consume_until_stopped()
+            except (AMQPError, Unavailable) as exc:
+                self.connected.clear()
+                log.warning("consumer lost the broker (%s); reconnecting", type(exc).__name__)
+                self._stopping.wait(2.0)
+
+    def _consume_until_stopped(self) -> None:
+        connection = _connect(self._url)
+        channel = connection.channel()
+        declare_topology(channel, self._queue)
+        channel.basic_qos(prefetch_count=self._concurrency)
+        pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="scan")
+
+        def settle(delivery_tag: int, body: bytes, headers: dict) -> None:
+            try:
+                disposition = self._handle(body, headers)
+            except Exception:
+                log.exception("settling a message failed; it will be delivered again")
+                time.sleep(1.0)  # do not spin on a dependency that is down
+                disposition = Disposition.REQUEUE
+            connection.add_callback_threadsafe(functools.partial(_settle, channel, delivery_tag, disposition))
+
+        def on_message(ch, method, properties, body) -> None:
+            pool.submit(settle, method.delivery_tag, body, properties.headers or {})
+
+        tag = channel.basic_consume(self._queue, on_message)
+        self.connected.set()
+        try:
+            while not self._stopping.is_set():
+                connection.process_data_events(time_limit=0.5)
+            channel.basic_cancel(tag)  # unacked prefetched messages go back to the queue on close
+            pool.shutdown(wait=True)
+            connection.process_data_events(time_limit=0)  # flush the acks of what just finished
+            connection.close()
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+            self.connected.clear()
+
+
+def _settle(channel: BlockingChannel, delivery_tag: int, disposition: Disposition) -> None:
+    if not channel.is_open:
+        return  # the broker will redeliver it; settling is idempotent
+    if disposition is Disposition.ACK:
+        channel.basic_ack(delivery_tag)
+    else:
+        channel.basic_nack(delivery_tag, requeue=disposition is Disposition.REQUEUE)
