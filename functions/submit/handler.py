@@ -1,0 +1,30 @@
+"""submit: validate an address, record the contract, queue its scan."""
+
+from fastapi import Response
+from mangum import Mangum
+
+from ethsource import contracts
+from ethsource.addresses import parse_address, parse_chain
+from ethsource.db import get_database
+from ethsource.http import ERROR_RESPONSES, create_app
+from ethsource.models import Contract, SubmitRequest
+from ethsource.queue import get_publisher
+
+app = create_app(
+    "submit",
+    health_checks={"database": lambda: get_database().ping(), "broker": lambda: get_publisher().ping()},
+    description="Submit a contract address for its verified source to be fetched from Etherscan.",
+)
+
+
+@app.post("/contracts", status_code=202, response_model=Contract, tags=["contracts"],
+          responses={200: {"model": Contract, "description": "already known: no new scan"}, **ERROR_RESPONSES})
+def submit(request: SubmitRequest, response: Response) -> Contract:
+    chain_id, address = parse_chain(request.chain_id), parse_address(request.address)
+    contract, queued = contracts.submit(chain_id, address, refresh=request.refresh)
+    response.status_code = 202 if queued else 200
+    response.headers["Location"] = f"/contracts/{address}?chain_id={chain_id}"
+    return contract
+
+
+handler = Mangum(app, lifespan="off")

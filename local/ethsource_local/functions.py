@@ -1,0 +1,38 @@
+"""Where the function folders are, and how to load one handler module by its path."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+FUNCTIONS = ("submit", "status", "download", "scan")
+HTTP_FUNCTIONS = ("submit", "status", "download")
+
+
+def handler_path(name: str) -> Path:
+    if name not in FUNCTIONS:
+        raise ValueError(f"unknown function {name!r}; one of {', '.join(FUNCTIONS)}")
+    return PROJECT_ROOT / "functions" / name / "handler.py"
+
+
+def serve(name: str, host: str, port: int) -> None:
+    import uvicorn
+
+    # One worker: a function scales by running more instances of it, as on a function platform.
+    uvicorn.run("handler:app", app_dir=str(handler_path(name).parent), host=host, port=port, access_log=False,
+                log_level="warning", timeout_graceful_shutdown=20, server_header=False)
+
+
+def load(name: str) -> ModuleType:
+    """Import functions/<name>/handler.py under a unique module name (every folder has a handler.py)."""
+    module_name = f"ethsource_function_{name}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, handler_path(name))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -1,0 +1,190 @@
+"""Runs the whole function set on one machine: each function as its own process behind an nginx gateway.
+
+Without ETHERSCAN_API_KEYS the fake Etherscan runs too and the scanner is pointed at it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+import httpx
+import pika
+import pymysql
+
+from ethsource.config import Settings
+from ethsource.db import connect_args, migrate
+
+from .functions import FUNCTIONS, PROJECT_ROOT
+
+GATEWAY_DIR = PROJECT_ROOT / "local" / "gateway"
+
+HOW_TO_GET_SERVICES = """\
+  On Debian/Ubuntu, `make services` installs and starts MariaDB and RabbitMQ on this machine.
+  With Docker, `docker compose -f local/docker-compose.yaml up` runs the whole stack instead.
+  Or point DATABASE_URL / RABBITMQ_URL at servers you already have."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Ports of one local deployment: the gateway's, and the next ones for the processes behind it."""
+
+    gateway: int = 8080
+
+    def port(self, name: str) -> int:
+        return self.gateway + 1 + (*FUNCTIONS, "fake-etherscan").index(name)
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port(name)}"
+
+    @property
+    def run_dir(self) -> Path:
+        return PROJECT_ROOT / ".run" / str(self.gateway)
+
+
+class Runner:
+    def __init__(self, layout: Layout, settings: Settings, *, fake_latency_ms: float):
+        self.layout, self.settings = layout, settings
+        self.fake_latency_ms = fake_latency_ms
+        self.processes: dict[str, subprocess.Popen] = {}
+        self._stopping = False
+
+    def check_services(self) -> list[str]:
+        problems = []
+        try:
+            pymysql.connect(**connect_args(self.settings.database_url, with_database=False)).close()
+        except pymysql.err.Error as exc:
+            problems.append(f"MySQL is not reachable at DATABASE_URL ({exc.args[0]}: {exc.args[-1]})")
+        try:
+            params = pika.URLParameters(self.settings.rabbitmq_url)
+            params.connection_attempts, params.socket_timeout = 1, 3
+            pika.BlockingConnection(params).close()
+        except pika.exceptions.AMQPError as exc:
+            problems.append(f"RabbitMQ is not reachable at RABBITMQ_URL ({type(exc).__name__})")
+        return problems
+
+    def start(self) -> None:
+        env = dict(os.environ)
+        if not self.settings.etherscan_api_keys:
+            env["ETHERSCAN_API_URL"] = f"{self.layout.url('fake-etherscan')}/v2/api"
+            self._spawn("fake-etherscan", [sys.executable, "-m", "ethsource_local.fake_etherscan",
+                                           "--port", str(self.layout.port("fake-etherscan")),
+                                           "--latency-ms", str(self.fake_latency_ms)], env)
+        for name in FUNCTIONS:
+            function_env = {**env, "POWERTOOLS_SERVICE_NAME": name}
+            if name == "scan":
+                function_env["SCAN_CONSUMER"] = "true"
+            self._spawn(name, [sys.executable, "-m", "ethsource_local.cli", "serve", name, "--host", "127.0.0.1",
+                               "--port", str(self.layout.port(name))], function_env)
+        self._spawn("gateway", self._gateway_command(), env)
+
+    def _gateway_command(self) -> list[str]:
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        if not Path(nginx).exists():
+            raise SystemExit("nginx is needed for the local gateway: `make services` (or apt-get install nginx-light)")
+        run_dir = self.layout.run_dir
+        (run_dir / "tmp").mkdir(parents=True, exist_ok=True)
+        site = Template((GATEWAY_DIR / "ethsource.conf.template").read_text()).safe_substitute(
+            GATEWAY_PORT=f"127.0.0.1:{self.layout.gateway}",
+            GATEWAY_STATIC=str(GATEWAY_DIR),
+            **{f"{name.upper()}_UPSTREAM": f"127.0.0.1:{self.layout.port(name)}" for name in FUNCTIONS},
+        )
+        (run_dir / "ethsource.conf").write_text(site)
+        (run_dir / "nginx.conf").write_text(
+            "worker_processes 1;\nerror_log stderr warn;\npid nginx.pid;\n"
+            "events { worker_connections 8192; }\n"
+            "http {\n  access_log off;\n  client_body_temp_path tmp; proxy_temp_path tmp;\n"
+            "  fastcgi_temp_path tmp; uwsgi_temp_path tmp; scgi_temp_path tmp;\n"
+            "  include ethsource.conf;\n}\n"
+        )
+        return [nginx, "-p", str(run_dir), "-c", "nginx.conf", "-g", "daemon off;"]
+
+    def _spawn(self, name: str, command: list[str], env: dict) -> None:
+        # A new session: Ctrl-C reaches only the runner, which then stops the children in order.
+        self.processes[name] = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, start_new_session=True)
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        urls = {name: f"{self.layout.url(name)}/healthz" for name in FUNCTIONS}
+        urls["gateway"] = f"http://127.0.0.1:{self.layout.gateway}/healthz"
+        if "fake-etherscan" in self.processes:
+            urls["fake-etherscan"] = f"{self.layout.url('fake-etherscan')}/_fake/stats"
+        deadline = time.monotonic() + timeout
+        for name, url in urls.items():
+            while True:
+                self._check_alive()
+                try:
+                    if httpx.get(url, timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{name} did not become ready at {url}")
+                time.sleep(0.2)
+
+    def _check_alive(self) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with code {process.returncode}")
+
+    def stop(self, *_signal) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        # The gateway first (no new requests), the functions next (they finish what they hold), the fake last.
+        order = ["gateway", *FUNCTIONS, "fake-etherscan"]
+        for name in order:
+            if (process := self.processes.get(name)) and process.poll() is None:
+                process.send_signal(signal.SIGQUIT if name == "gateway" else signal.SIGTERM)
+        for name in order:
+            if process := self.processes.get(name):
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+
+    def describe(self) -> str:
+        base = f"http://127.0.0.1:{self.layout.gateway}"
+        lines = [f"ethsource is running. API: {base}  (OpenAPI: {base}/openapi.json)"]
+        for name in FUNCTIONS:
+            lines.append(f"  {name:<15} {self.layout.url(name)}  (health {base}/functions/{name}/healthz,"
+                         f" metrics {base}/functions/{name}/metrics)")
+        etherscan = (f"fake, {self.layout.url('fake-etherscan')}/v2/api" if "fake-etherscan" in self.processes
+                     else self.settings.etherscan_api_url)
+        lines.append(f"  {'etherscan':<15} {etherscan}")
+        lines.append(f"Try: curl -X POST {base}/contracts -H 'content-type: application/json'"
+                     " -d '{\"address\": \"0xdAC17F958D2ee523a2206206994597C13D831ec7\"}'")
+        lines.append("Ctrl-C stops everything.")
+        return "\n".join(lines)
+
+
+def run(gateway_port: int, fake_latency_ms: float) -> int:
+    settings = Settings.from_env()
+    runner = Runner(Layout(gateway_port), settings, fake_latency_ms=fake_latency_ms)
+    if problems := runner.check_services():
+        print("Cannot start ethsource:\n" + "\n".join(f"  - {p}" for p in problems) + "\n" + HOW_TO_GET_SERVICES,
+              file=sys.stderr)
+        return 1
+    applied = migrate(settings.database_url)
+    print(f"database ready ({len(applied)} migrations applied)", flush=True)
+    signal.signal(signal.SIGTERM, runner.stop)
+    signal.signal(signal.SIGINT, runner.stop)
+    try:
+        runner.start()
+        runner.wait_ready()
+        print(runner.describe(), flush=True)
+        while not runner._stopping:
+            runner._check_alive()
+            time.sleep(0.5)
+        return 0
+    except RuntimeError as exc:
+        print(f"ethsource stopped: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        runner.stop()
