@@ -1,0 +1,117 @@
+"""Fixtures shared by the test folders: a database and a queue of the run's own, the whole system running.
+
+Every run gets its own database and queue names, so runs never collide with each other or with `make run`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+import httpx
+import pika
+import pymysql
+import pytest
+
+from ethsource.db import connect_args
+from ethsource.queue import dead_letter_queue
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+def free_port_block(size: int) -> int:
+    """A base port with `size` free ports from it (the local layout takes consecutive ports)."""
+    for _ in range(200):
+        base = 20000 + int.from_bytes(os.urandom(2), "big") % 30000
+        try:
+            for port in range(base, base + size):
+                with closing(socket.socket()) as probe:
+                    probe.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+    raise RuntimeError("no block of free ports")
+
+
+@pytest.fixture(scope="session")
+def service_env() -> Iterator[dict[str, str]]:
+    """The settings of this test run: its own database and queue; the services must be running."""
+    env = {
+        "DATABASE_URL": f"mysql://root@127.0.0.1:3306/ethsource_test_{RUN_ID}",
+        "RABBITMQ_URL": "amqp://guest:guest@127.0.0.1:5672/%2F",
+        "SCAN_QUEUE": f"ethsource.test.{RUN_ID}",
+        "LOG_LEVEL": "INFO",
+    }
+    yield env
+    conn = pymysql.connect(**connect_args(env["DATABASE_URL"], with_database=False))
+    with conn.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS ethsource_test_{RUN_ID}")
+    conn.close()
+    connection = pika.BlockingConnection(pika.URLParameters(env["RABBITMQ_URL"]))
+    channel = connection.channel()
+    for queue in (env["SCAN_QUEUE"], dead_letter_queue(env["SCAN_QUEUE"])):
+        channel.queue_delete(queue)
+    connection.close()
+
+
+@pytest.fixture(scope="session")
+def db(service_env) -> Iterator[pymysql.connections.Connection]:
+    from ethsource.db import migrate
+
+    migrate(service_env["DATABASE_URL"])
+    conn = pymysql.connect(**{**connect_args(service_env["DATABASE_URL"]), "autocommit": True})
+    yield conn
+    conn.close()
+
+
+class System:
+    """The whole function set started by `ethsource run`, as a user starts it."""
+
+    def __init__(self, base_port: int, log_path: Path):
+        self.log_path = log_path
+        self.base_url = f"http://127.0.0.1:{base_port}"
+        self.fake_url = f"http://127.0.0.1:{base_port + 5}"
+        self.http = httpx.Client(base_url=self.base_url, timeout=10)
+
+    def wait_terminal(self, address: str, chain_id: int = 1, timeout: float = 30.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            resource = self.http.get(f"/contracts/{address}", params={"chain_id": chain_id}).json()
+            if resource["status"] in ("SUCCESS", "ERROR") or time.monotonic() > deadline:
+                return resource
+            time.sleep(0.05)
+
+    def fake_calls(self) -> int:
+        return httpx.get(f"{self.fake_url}/_fake/stats").json()["calls"]
+
+
+@pytest.fixture(scope="session")
+def system(service_env, db, tmp_path_factory) -> Iterator[System]:
+    base_port = free_port_block(6)
+    env = {**os.environ, **service_env}
+    env.pop("ETHERSCAN_API_KEYS", None)  # the fake Etherscan
+    log_path = tmp_path_factory.mktemp("system") / "run.log"
+    with open(log_path, "w") as log:  # a file, not a pipe: a full pipe would block the functions' logging
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ethsource_local.cli", "run", "--port", str(base_port), "--fake-latency-ms", "5"],
+            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
+        )
+    deadline = time.monotonic() + 90
+    while "ethsource is running" not in log_path.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"ethsource run did not start:\n{log_path.read_text()[-4000:]}")
+        time.sleep(0.2)
+    system = System(base_port, log_path)
+    yield system
+    system.http.close()
+    process.terminate()
+    assert process.wait(60) == 0, log_path.read_text()[-4000:]

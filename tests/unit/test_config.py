@@ -1,0 +1,29 @@
+import pytest
+
+from ethsource.config import ConfigError, Settings
+
+
+def test_defaults_point_at_local_services():
+    settings = Settings.from_env({})
+    assert settings.database_url.startswith("mysql://root@127.0.0.1:3306/")
+    assert settings.rabbitmq_url.startswith("amqp://guest:guest@127.0.0.1:5672/")
+    assert settings.etherscan_api_url == "https://api.etherscan.io/v2/api"
+    assert settings.etherscan_api_keys == ()
+
+
+def test_keys_are_split_and_trimmed():
+    assert Settings.from_env({"ETHERSCAN_API_KEYS": " k1, k2 ,,k3"}).etherscan_api_keys == ("k1", "k2", "k3")
+
+
+@pytest.mark.parametrize("name, value", [("DATABASE_URL", "postgres://x/y"), ("RABBITMQ_URL", "http://x"),
+                                         ("ETHERSCAN_RATE_LIMIT", "fast"), ("ETHERSCAN_RATE_LIMIT", "0")])
+def test_malformed_setting_is_named_in_the_error(name, value):
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value})
+
+
+def test_secrets_stay_out_of_repr_but_are_known():
+    settings = Settings.from_env({"DATABASE_URL": "mysql://app:s3cret-db@db:3306/x", "ETHERSCAN_API_KEYS": "KEY123",
+                                  "RABBITMQ_URL": "amqp://u:s3cret-mq@mq:5672/%2F"})
+    assert not any(secret in repr(settings) for secret in ("s3cret-db", "s3cret-mq", "KEY123"))
+    assert set(settings.secrets) == {"s3cret-db", "s3cret-mq", "KEY123"}

@@ -1,0 +1,365 @@
+"""The fake Etherscan, exercised over real HTTP the way the project's client will call it."""
+
+import hashlib
+import json
+import time
+from collections import Counter
+
+import httpx
+import pytest
+
+from ethsource.addresses import to_checksum
+from ethsource_local.fake_etherscan import (
+    SHAPES,
+    FakeConfig,
+    address_with_shape,
+    expected_files,
+    getsourcecode_answer,
+    implementation_of,
+    running,
+    shape_of,
+)
+from ethsource_local.fake_etherscan.server import parse_args
+
+VERIFIED = (
+    "solidity_single", "solidity_multi", "solidity_standard_json", "vyper_single", "vyper_standard_json", "proxy"
+)
+ITEM_KEYS = {
+    "SourceCode", "ABI", "ContractName", "ContractFileName", "CompilerVersion", "OptimizationUsed", "Runs",
+    "ConstructorArguments", "EVMVersion", "Library", "LicenseType", "Proxy", "Implementation", "SwarmSource",
+}
+UNVERIFIED_ANSWER = {
+    "status": "1",
+    "message": "OK",
+    "result": [
+        {
+            "SourceCode": "", "ABI": "Contract source code not verified", "ContractName": "", "CompilerVersion": "",
+            "OptimizationUsed": "", "Runs": "", "ConstructorArguments": "", "EVMVersion": "Default", "Library": "",
+            "LicenseType": "Unknown", "Proxy": "0", "Implementation": "", "SwarmSource": "",
+        }
+    ],
+}
+
+
+def notok(result):
+    return {"status": "0", "message": "NOTOK", "result": result}
+
+
+@pytest.fixture(scope="module")
+def client():
+    with httpx.Client(timeout=5) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def url():
+    with running(FakeConfig()) as base_url:
+        yield base_url
+
+
+def call(client, url, address, chainid=1, apikey="test-key", **params):
+    params = {"chainid": chainid, "module": "contract", "action": "getsourcecode", "address": address,
+              "apikey": apikey, **params}
+    response = client.get(url, params={k: v for k, v in params.items() if v is not None})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    return response.json()
+
+
+def stats(client, url):
+    return client.get(url.replace("/v2/api", "/_fake/stats")).json()
+
+
+def decode_files(item):
+    """What a client makes of SourceCode: double braces, single-brace file map, or one plain file."""
+    source = item["SourceCode"]
+    if source.startswith("{{"):
+        return {path: s["content"] for path, s in json.loads(source[1:-1])["sources"].items()}
+    if source.startswith("{"):
+        return {path: s["content"] for path, s in json.loads(source).items()}
+    extension = ".vy" if item["CompilerVersion"].startswith("vyper") else ".sol"
+    return {item["ContractName"] + extension: source}
+
+
+def wait_for_fresh_second():
+    # The rate limit counts per wall-clock second; a burst must not straddle two of them.
+    fraction = time.time() % 1
+    if fraction > 0.7:
+        time.sleep(1.02 - fraction)
+
+
+# --- the corpus, over HTTP ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", VERIFIED)
+def test_each_verified_shape_answers_in_the_real_format(client, url, shape):
+    address = address_with_shape(shape)
+    answer = call(client, url, address)
+
+    assert (answer["status"], answer["message"]) == ("1", "OK")
+    [item] = answer["result"]
+    assert set(item) == ITEM_KEYS and all(isinstance(v, str) for v in item.values())
+    assert isinstance(json.loads(item["ABI"]), list)
+    source = item["SourceCode"]
+    if shape in ("solidity_single", "vyper_single"):
+        assert not source.startswith("{")
+    elif shape == "solidity_multi":
+        assert source.startswith("{") and not source.startswith("{{")
+    else:
+        assert source.startswith("{{\r\n  \"language\": ") and source.endswith("\r\n}}")
+        document = json.loads(source[1:-1])
+        assert document["language"] == ("Vyper" if shape == "vyper_standard_json" else "Solidity")
+        assert "settings" in document
+    assert item["CompilerVersion"].startswith("vyper:" if shape.startswith("vyper") else "v0.8.")
+    assert item["Proxy"] == ("1" if shape == "proxy" else "0")
+
+
+@pytest.mark.parametrize("shape", VERIFIED)
+def test_expected_files_equal_what_the_source_code_decodes_to(client, url, shape):
+    address = address_with_shape(shape, 1)
+    [item] = call(client, url, address)["result"]
+
+    files = decode_files(item)
+    assert files == expected_files(1, address)
+    assert 1 <= len(files) <= 5
+    assert item["ContractFileName"] in files
+    for path, content in files.items():
+        assert 1000 <= len(content) <= 6 * 1024, path
+        assert to_checksum(address) in content  # so no two contracts share a source tree
+
+
+def test_source_trees_carry_nested_dependency_paths():
+    paths = {p for shape in VERIFIED for n in range(6) for p in expected_files(1, address_with_shape(shape, n))}
+    assert "contracts/token/ERC20.sol" in paths
+    assert "@openzeppelin/contracts/utils/Address.sol" in paths
+    assert ".venv/lib/python3.12/site-packages/snekmate/auth/ownable.vy" in paths
+
+
+def test_some_solidity_contracts_link_a_library():
+    libraries = [
+        getsourcecode_answer(1, address_with_shape("solidity_standard_json", n))["result"][0]["Library"]
+        for n in range(20)
+    ]
+    linked = [lib for lib in libraries if lib]
+    assert 0 < len(linked) < len(libraries)
+    assert all(lib.startswith("SafeMathLib:0x") for lib in linked)
+
+
+def test_unverified_contract_answers_exactly_like_etherscan(client, url):
+    assert call(client, url, address_with_shape("unverified")) == UNVERIFIED_ANSWER
+    assert expected_files(1, address_with_shape("unverified")) == {}
+
+
+def test_answers_are_deterministic_and_ignore_address_case(client, url):
+    address = address_with_shape("solidity_multi")
+    first = client.get(url, params={"chainid": 1, "module": "contract", "action": "getsourcecode", "address": address})
+    again = client.get(url, params={"chainid": 1, "module": "contract", "action": "getsourcecode",
+                                    "address": address.lower()})
+    assert first.content == again.content
+    assert first.json() == getsourcecode_answer(1, address)
+
+
+def test_different_addresses_get_different_sources():
+    sources = {getsourcecode_answer(1, address_with_shape("vyper_single", n))["result"][0]["SourceCode"]
+               for n in range(5)}
+    assert len(sources) == 5
+
+
+def test_shapes_are_spread_roughly_evenly():
+    addresses = ["0x" + hashlib.sha256(str(i).encode()).hexdigest()[:40] for i in range(7000)]
+    counts = Counter(shape_of(a) for a in addresses)
+    for shape in SHAPES[:7]:
+        assert 800 <= counts[shape] <= 1200, counts
+
+
+def test_address_with_shape_gives_distinct_checksummed_addresses_of_that_shape():
+    for shape in SHAPES:
+        first, second = address_with_shape(shape, 0), address_with_shape(shape, 1)
+        assert first != second
+        for address in (first, second):
+            assert shape_of(address) == shape
+            assert address == to_checksum(address)
+    with pytest.raises(ValueError):
+        address_with_shape("no_such_shape")
+
+
+
+def test_proxy_points_at_a_verified_non_proxy_implementation(client, url):
+    proxy = address_with_shape("proxy", 2)
+    [item] = call(client, url, proxy)["result"]
+    assert item["Proxy"] == "1"
+    assert item["Implementation"] == implementation_of(proxy)
+    assert item["Implementation"] == item["Implementation"].lower()
+
+    [implementation] = call(client, url, item["Implementation"])["result"]
+    assert implementation["SourceCode"] and implementation["ABI"] != "Contract source code not verified"
+    assert implementation["Proxy"] == "0"
+    assert implementation_of(address_with_shape("solidity_single")) is None
+
+
+# --- errors ----------------------------------------------------------------------------
+
+
+def test_bad0_prefix_is_rejected_as_an_invalid_address(client, url):
+    for address in ("0xbad0" + "1" * 36, "0xBAD0" + "ab" * 18):
+        assert call(client, url, address) == notok("Error! Invalid address format")
+
+
+def test_e770_prefix_gets_a_permanent_etherscan_error(client, url):
+    for address in ("0xe770" + "2" * 36, "0xE770" + "Cd" * 18):
+        assert call(client, url, address) == notok("Error! Contract source code unavailable")
+    assert expected_files(1, "0xe770" + "2" * 36) == {}
+
+
+@pytest.mark.parametrize("address", ["0x123", "0x" + "g" * 40, "1" * 42, "0x" + "a" * 41, None])
+def test_malformed_address_gets_the_invalid_address_answer(client, url, address):
+    assert call(client, url, address) == notok("Error! Invalid address format")
+
+
+@pytest.mark.parametrize("chainid", [None, 999999, "abc", ""])
+def test_missing_or_unsupported_chain_is_rejected(client, url, chainid):
+    answer = call(client, url, address_with_shape("solidity_single"), chainid=chainid)
+    assert answer["status"] == "0"
+    assert answer["result"].startswith("Missing or unsupported chainid parameter (required for v2 api)")
+
+
+def test_other_supported_chains_and_the_v1_path_answer_too(client, url):
+    address = address_with_shape("solidity_single")
+    assert call(client, url, address, chainid=8453) == getsourcecode_answer(8453, address)
+    assert call(client, url.replace("/v2/api", "/api"), address)["status"] == "1"
+
+
+def test_unknown_module_or_action_is_rejected(client, url):
+    address = address_with_shape("solidity_single")
+    assert call(client, url, address, module="account") == notok("Error! Missing Or invalid Module name")
+    assert call(client, url, address, action="getabi") == notok("Error! Missing Or invalid Action name")
+
+
+def test_any_key_or_none_is_accepted_when_no_keys_are_configured(client, url):
+    assert call(client, url, address_with_shape("vyper_single"), apikey="whatever")["status"] == "1"
+    assert call(client, url, address_with_shape("vyper_single"), apikey=None)["status"] == "1"
+
+
+def test_unknown_key_is_rejected_when_keys_are_configured(client):
+    address = address_with_shape("solidity_multi")
+    with running(FakeConfig(api_keys=("key-a", "key-b"))) as url:
+        assert call(client, url, address, apikey="key-b")["status"] == "1"
+        assert call(client, url, address, apikey="key-c") == notok("Invalid API Key")
+        assert call(client, url, address, apikey=None) == notok("Invalid API Key")
+
+
+# --- rate limit, budget and stats -------------------------------------------------------
+
+
+def test_rate_limit_answers_once_the_key_window_is_full_and_stats_count_it(client):
+    address = address_with_shape("solidity_single")
+    with running(FakeConfig(rate_limit=3)) as url:
+        wait_for_fresh_second()
+        results = [call(client, url, address, apikey="busy")["result"] for _ in range(5)]
+        other_key = call(client, url, address, apikey="quiet")
+        counters = stats(client, url)
+
+    assert all(isinstance(r, list) for r in results[:3])
+    assert results[3:] == ["Max calls per sec rate limit reached (3/sec)"] * 2
+    assert other_key["status"] == "1"
+    assert counters["over_budget"] == 2 and counters["rate_limited"] == 2
+    assert list(counters["per_key_per_second"]["busy"].values()) == [5]
+    assert counters["max_per_key_per_second"] == {"busy": 5, "quiet": 1}
+
+
+def test_budget_counts_calls_over_it_without_rejecting_them(client):
+    address = address_with_shape("vyper_standard_json")
+    with running(FakeConfig(budget=2)) as url:
+        wait_for_fresh_second()
+        answers = [call(client, url, address, apikey="k") for _ in range(4)]
+        counters = stats(client, url)
+    assert all(a["status"] == "1" for a in answers)
+    assert counters["over_budget"] == 2 and counters["rate_limited"] == 0
+
+
+def test_stats_count_calls_per_key_and_reset_zeroes_them(client):
+    address = address_with_shape("unverified")
+    with running(FakeConfig()) as url:
+        for key in ("a", "a", "b", None):
+            call(client, url, address, apikey=key)
+        counters = stats(client, url)
+        reset = client.post(url.replace("/v2/api", "/_fake/reset")).json()
+        after = stats(client, url)
+
+    assert counters["calls"] == 4
+    assert counters["max_per_key_per_second"] == {"a": 2, "b": 1, "(none)": 1}
+    assert sum(counters["per_key_per_second"]["a"].values()) == 2
+    assert after == reset
+    assert after == {"calls": 0, "over_budget": 0, "rate_limited": 0,
+                     "faults": {"error": 0, "timeout": 0, "rate_limit": 0},
+                     "per_key_per_second": {}, "max_per_key_per_second": {}}
+
+
+# --- injected faults ------------------------------------------------------------------
+
+
+def test_injected_error_is_an_http_502_with_an_html_body(client):
+    with running(FakeConfig(error_rate=1.0)) as url:
+        response = client.get(url, params={"chainid": 1, "module": "contract", "action": "getsourcecode",
+                                           "address": address_with_shape("solidity_single")})
+        counters = stats(client, url)
+    assert response.status_code == 502
+    assert response.headers["content-type"].startswith("text/html")
+    assert "502 Bad Gateway" in response.text
+    assert counters["faults"]["error"] == 1
+
+
+def test_injected_timeout_hangs_before_answering(client):
+    address = address_with_shape("solidity_single")
+    with running(FakeConfig(timeout_rate=1.0, hang_s=0.3)) as url:
+        with pytest.raises(httpx.ReadTimeout):
+            client.get(url, params={"chainid": 1, "module": "contract", "action": "getsourcecode",
+                                    "address": address}, timeout=0.1)
+        started = time.monotonic()
+        patient = call(client, url, address)
+        waited = time.monotonic() - started
+        counters = stats(client, url)
+    assert waited >= 0.3
+    assert patient == getsourcecode_answer(1, address)
+    assert counters["faults"]["timeout"] == 2
+
+
+def test_injected_rate_limit_answers_like_etherscan(client):
+    with running(FakeConfig(rate_limit_rate=1.0)) as url:
+        answer = call(client, url, address_with_shape("solidity_single"))
+        counters = stats(client, url)
+    assert answer == notok("Max calls per sec rate limit reached (5/sec)")
+    assert counters["faults"] == {"error": 0, "timeout": 0, "rate_limit": 1}
+
+
+def test_latency_is_added_to_every_call(client):
+    with running(FakeConfig(latency_ms=150)) as url:
+        started = time.monotonic()
+        call(client, url, address_with_shape("unverified"))
+        assert time.monotonic() - started >= 0.14
+
+
+def test_fault_rates_beyond_one_are_refused():
+    with pytest.raises(ValueError):
+        FakeConfig(error_rate=0.6, timeout_rate=0.6)
+
+
+# --- running it ------------------------------------------------------------------------
+
+
+def test_running_stops_the_server_on_exit(client):
+    with running(FakeConfig()) as url:
+        assert call(client, url, address_with_shape("unverified"))["status"] == "1"
+    with pytest.raises(httpx.ConnectError):
+        client.get(url)
+
+
+def test_cli_options_default_to_environment_variables(monkeypatch):
+    monkeypatch.setenv("FAKE_ETHERSCAN_RATE_LIMIT", "7")
+    monkeypatch.setenv("FAKE_ETHERSCAN_API_KEYS", "a, b,")
+    monkeypatch.setenv("FAKE_ETHERSCAN_PORT", "9000")
+    config, host, port = parse_args([])
+    assert (config.rate_limit, config.api_keys, host, port) == (7, ("a", "b"), "127.0.0.1", 9000)
+
+    config, _, port = parse_args(["--rate-limit", "3", "--port", "1234", "--error-rate", "0.1"])
+    assert (config.rate_limit, port, config.error_rate) == (3, 1234, 0.1)
