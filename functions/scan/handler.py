@@ -3,11 +3,14 @@
 from collections import Counter
 from contextlib import asynccontextmanager
 
+from prometheus_client import REGISTRY
+
 from ethsource import contracts
 from ethsource.config import get_settings
 from ethsource.db import get_database
 from ethsource.http import create_app
-from ethsource.queue import Consumer
+from ethsource.observability import StateCollector
+from ethsource.queue import Consumer, queue_stats
 from ethsource.triggers import rabbitmq_event_messages
 
 
@@ -23,6 +26,12 @@ async def consume_while_serving(app):
     yield
     consumer.stop()
 
+
+REGISTRY.register(StateCollector(
+    get_settings().scan_queue,
+    queue_stats=lambda: queue_stats(get_settings().rabbitmq_url, get_settings().scan_queue),
+    contract_stats=contracts.contract_stats,
+))
 
 app = create_app(
     "scan",

@@ -55,6 +55,11 @@ def get_source(chain_id: int, address: str) -> tuple[Contract, ContractSource]:
     return contract, sources.decompress(payload)
 
 
+def contract_stats() -> tuple[dict[str, int], float]:
+    with get_database().transaction() as cursor:
+        return store.contract_stats(cursor)
+
+
 def settle_message(body: bytes, headers: dict | None = None) -> Disposition:
     """Settle one scan message, whatever its trigger (consumer, Lambda MQ event, CloudEvent)."""
     try:

@@ -5,12 +5,18 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client.core import GaugeMetricFamily
 
 from .config import get_settings
+
+log = logging.getLogger(__name__)
+
+disable_created_metrics()  # the *_created series only double the series count
 
 HTTP_REQUESTS = Counter(
     "ethsource_http_requests_total", "HTTP requests answered", ["function", "route", "method", "status"]
@@ -23,11 +29,29 @@ HTTP_IN_FLIGHT = Gauge("ethsource_http_requests_in_flight", "HTTP requests being
 HTTP_EXCEPTIONS = Counter(
     "ethsource_http_unhandled_exceptions_total", "HTTP requests that raised an unexpected error", ["function", "route"]
 )
+# outcome: success, error (recorded ERROR), retry (a passing fault, scheduled again), skipped (nothing to do:
+# a redelivery or an unknown contract), poison (dead-lettered)
 SCANS = Counter("ethsource_scans_total", "Scan messages settled, by outcome", ["outcome"])
 SCAN_DURATION = Histogram(
     "ethsource_scan_duration_seconds", "Time to settle one scan message",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+# result: ok, not_verified, rate_limited, auth_error, invalid_address, unavailable, error
+ETHERSCAN_CALLS = Counter("ethsource_etherscan_calls_total", "Calls to Etherscan, by result", ["result"])
+ETHERSCAN_DURATION = Histogram(
+    "ethsource_etherscan_call_duration_seconds", "Time of one Etherscan call",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+RATE_LIMIT_WAITS = Counter(
+    "ethsource_etherscan_rate_limit_waits_total", "Calls that waited for the Etherscan budget before leaving"
+)
+RATE_LIMIT_WAIT_SECONDS = Counter(
+    "ethsource_etherscan_rate_limit_wait_seconds_total", "Time calls spent waiting for the Etherscan budget"
+)
+SCAN_RETRIES = Counter("ethsource_scan_retries_total", "Scans scheduled again after a passing fault", ["reason"])
+# Set at scrape time by the scan function from RabbitMQ and the database (see StateCollector):
+#   ethsource_queue_messages{queue}, ethsource_queue_consumers{queue},
+#   ethsource_queue_oldest_message_age_seconds{queue}, ethsource_contracts{status}
 
 
 def configure_logging(service: str, stream: TextIO | None = None) -> None:
@@ -69,3 +93,41 @@ class HttpMetricsMiddleware:
             method = scope["method"]
             HTTP_REQUESTS.labels(self.function, route, method, str(status["code"])).inc()
             HTTP_DURATION.labels(self.function, route, method).observe(time.perf_counter() - started)
+
+
+
+class StateCollector:
+    """Queue depth and age, and contracts by status, read when Prometheus scrapes (registered by `scan`).
+
+    A queued scan message is a CREATED contract, so the oldest CREATED row's age is the oldest message's age:
+    RabbitMQ itself does not tell the age of the head of a queue.
+    """
+
+    def __init__(self, queue: str, queue_stats: Callable[[], tuple[int, int]],
+                 contract_stats: Callable[[], tuple[dict[str, int], float]]):
+        self.queue, self._queue_stats, self._contract_stats = queue, queue_stats, contract_stats
+
+    def collect(self):
+        # A scrape reports what it can read; the exporters of RabbitMQ and MySQL and their alerts cover outages.
+        try:
+            messages, consumers = self._queue_stats()
+        except Exception:
+            log.warning("queue statistics unavailable for this scrape")
+        else:
+            yield _gauge("ethsource_queue_messages", "Messages ready in the queue", "queue", {self.queue: messages})
+            yield _gauge("ethsource_queue_consumers", "Consumers of the queue", "queue", {self.queue: consumers})
+        try:
+            by_status, oldest_created_age = self._contract_stats()
+        except Exception:
+            log.warning("contract statistics unavailable for this scrape")
+        else:
+            yield _gauge("ethsource_contracts", "Contracts by status", "status", by_status)
+            yield _gauge("ethsource_queue_oldest_message_age_seconds", "Age of the oldest queued scan (oldest CREATED"
+                         " contract)", "queue", {self.queue: oldest_created_age})
+
+
+def _gauge(name: str, documentation: str, label: str, values: dict) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, documentation, labels=[label])
+    for label_value, value in values.items():
+        family.add_metric([label_value], value)
+    return family

@@ -102,6 +102,16 @@ class Publisher:
                 pass
 
 
+def queue_stats(url: str, queue: str) -> tuple[int, int]:
+    """(messages ready, consumers) of the queue, by a passive declare on a short-lived connection."""
+    connection = _connect(url)
+    try:
+        frame = connection.channel().queue_declare(queue, passive=True)
+        return frame.method.message_count, frame.method.consumer_count
+    finally:
+        connection.close()
+
+
 @functools.cache
 def get_publisher() -> Publisher:
     settings = get_settings()

@@ -88,6 +88,16 @@ def save_error(cursor, contract_id: int, code: str, message: str) -> bool:
     return cursor.rowcount == 1
 
 
+def contract_stats(cursor) -> tuple[dict[str, int], float]:
+    """Contracts by status (every status present, zeros included) and the age of the oldest CREATED one."""
+    cursor.execute("SELECT status, COUNT(*) FROM contracts GROUP BY status")
+    by_status = {status.value: 0 for status in Status} | dict(cursor.fetchall())
+    cursor.execute(f"SELECT TIMESTAMPDIFF(MICROSECOND, MIN(updated_at), {_NOW}) FROM contracts"
+                   " WHERE status = 'CREATED'")
+    age = cursor.fetchone()[0]
+    return by_status, (age or 0) / 1e6
+
+
 def get_payload(cursor, contract_id: int) -> bytes | None:
     cursor.execute("SELECT payload FROM contract_sources WHERE contract_id = %s", (contract_id,))
     row = cursor.fetchone()
