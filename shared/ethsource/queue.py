@@ -159,6 +159,11 @@ class Consumer:
         declare_topology(channel, self._queue)
         channel.basic_qos(prefetch_count=self._concurrency)
         pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="scan")
+        unsettled = set()  # delivery tags taken but not yet acked/nacked; touched on the connection's thread only
+
+        def settle_on_connection_thread(delivery_tag: int, disposition: Disposition) -> None:
+            unsettled.discard(delivery_tag)
+            _settle(channel, delivery_tag, disposition)
 
         def settle(delivery_tag: int, body: bytes, headers: dict) -> None:
             try:
@@ -167,9 +172,11 @@ class Consumer:
                 log.exception("settling a message failed; it will be delivered again")
                 time.sleep(1.0)  # do not spin on a dependency that is down
                 disposition = Disposition.REQUEUE
-            connection.add_callback_threadsafe(functools.partial(_settle, channel, delivery_tag, disposition))
+            connection.add_callback_threadsafe(
+                functools.partial(settle_on_connection_thread, delivery_tag, disposition))
 
         def on_message(ch, method, properties, body) -> None:
+            unsettled.add(method.delivery_tag)
             pool.submit(settle, method.delivery_tag, body, properties.headers or {})
 
         tag = channel.basic_consume(self._queue, on_message)
@@ -179,7 +186,8 @@ class Consumer:
                 connection.process_data_events(time_limit=0.5)
             channel.basic_cancel(tag)  # unacked prefetched messages go back to the queue on close
             pool.shutdown(wait=True)
-            connection.process_data_events(time_limit=0)  # flush the acks of what just finished
+            while unsettled:  # send the acks of what just finished before closing
+                connection.process_data_events(time_limit=0.05)
             connection.close()
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
