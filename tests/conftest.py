@@ -21,7 +21,8 @@ import pymysql
 import pytest
 
 from ethsource.db import connect_args
-from ethsource.queue import dead_letter_queue
+from ethsource.config import Settings
+from ethsource.queue import Topology
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RUN_ID = uuid.uuid4().hex[:8]
@@ -57,7 +58,7 @@ def service_env() -> Iterator[dict[str, str]]:
     conn.close()
     connection = pika.BlockingConnection(pika.URLParameters(env["RABBITMQ_URL"]))
     channel = connection.channel()
-    for queue in (env["SCAN_QUEUE"], dead_letter_queue(env["SCAN_QUEUE"])):
+    for queue in Topology.from_settings(Settings.from_env(env)).all_queues:
         channel.queue_delete(queue)
     connection.close()
 

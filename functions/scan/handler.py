@@ -10,7 +10,7 @@ from ethsource.config import get_settings
 from ethsource.db import get_database
 from ethsource.http import create_app
 from ethsource.observability import StateCollector
-from ethsource.queue import Consumer, queue_stats
+from ethsource.queue import Consumer, Topology, queue_stats
 from ethsource.triggers import rabbitmq_event_messages
 
 
@@ -20,7 +20,7 @@ async def consume_while_serving(app):
     if not settings.scan_consumer:
         yield
         return
-    consumer = Consumer(settings.rabbitmq_url, settings.scan_queue, contracts.settle_message,
+    consumer = Consumer(settings.rabbitmq_url, Topology.from_settings(settings), contracts.settle_message,
                         settings.scan_concurrency)
     consumer.start()
     yield

@@ -26,6 +26,9 @@ class Settings:
     scan_queue: str = "ethsource.scan"
     scan_concurrency: int = 32
     scan_consumer: bool = False  # the scan container consumes the queue itself (vs. being pushed messages)
+    scan_max_attempts: int = 6  # Etherscan calls per scan before a passing fault becomes ERROR
+    scan_retry_base_delay_s: float = 2.0  # back-off before retry n: base * 2**(n-1), with jitter
+    scan_max_source_bytes: int = 20 * 1024 * 1024
     otel_exporter_otlp_endpoint: str | None = None
     log_level: str = "INFO"
 
@@ -41,6 +44,9 @@ class Settings:
             scan_queue=env.get("SCAN_QUEUE", "ethsource.scan"),
             scan_concurrency=int(_number(env, "SCAN_CONCURRENCY", 32)),
             scan_consumer=env.get("SCAN_CONSUMER", "").lower() in ("1", "true", "yes"),
+            scan_max_attempts=int(_number(env, "SCAN_MAX_ATTEMPTS", 6)),
+            scan_retry_base_delay_s=_number(env, "SCAN_RETRY_BASE_DELAY", 2.0),
+            scan_max_source_bytes=int(_number(env, "SCAN_MAX_SOURCE_BYTES", 20 * 1024 * 1024)),
             otel_exporter_otlp_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
         )
@@ -58,6 +64,15 @@ class Settings:
             raise ConfigError("ETHERSCAN_RATE_LIMIT must be a positive number of calls per second")
         if self.scan_concurrency < 1:
             raise ConfigError("SCAN_CONCURRENCY must be at least 1")
+        if self.scan_max_attempts < 1:
+            raise ConfigError("SCAN_MAX_ATTEMPTS must be at least 1")
+        if self.scan_retry_base_delay_s <= 0:
+            raise ConfigError("SCAN_RETRY_BASE_DELAY must be a positive number of seconds")
+
+    @property
+    def retry_delays_s(self) -> tuple[float, ...]:
+        """The back-off before each retry (before jitter): one delay queue per entry."""
+        return tuple(self.scan_retry_base_delay_s * 2**n for n in range(self.scan_max_attempts - 1))
 
     @property
     def secrets(self) -> tuple[str, ...]:

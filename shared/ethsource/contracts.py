@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import logging
+import random
+import time
+from enum import StrEnum
 
 from . import sources, store
+from .addresses import parse_address
+from .config import get_settings
 from .db import get_database
-from .errors import NotFound, NotReady
+from .errors import InvalidInput, NotFound, NotReady
 from .etherscan import EtherscanError, get_client
 from .models import Contract, PoisonMessage, ScanMessage, Status
+from .observability import SCAN_DURATION, SCAN_RETRIES, SCANS
 from .queue import Disposition, get_publisher
 from .sources import ContractSource, SourceError
 
@@ -62,43 +68,106 @@ def contract_stats() -> tuple[dict[str, int], float]:
 
 def settle_message(body: bytes, headers: dict | None = None) -> Disposition:
     """Settle one scan message, whatever its trigger (consumer, Lambda MQ event, CloudEvent)."""
+    started = time.perf_counter()
     try:
         message = ScanMessage.from_body(body)
     except PoisonMessage as exc:
         log.error("dead-lettering a poison message", extra={"error_code": exc.code, "reason": exc.message})
+        SCANS.labels(ScanOutcome.POISON).inc()
         return Disposition.DEAD_LETTER
-    scan(message.chain_id, message.address)
+    outcome = scan(message.chain_id, message.address)
+    SCANS.labels(outcome).inc()
+    SCAN_DURATION.observe(time.perf_counter() - started)
     return Disposition.ACK
 
 
-def scan(chain_id: int, address: str) -> Status | None:
-    """Fetch, parse and store one contract's source; returns the status it settled in.
+class ScanOutcome(StrEnum):
+    SUCCESS = "success"
+    ERROR = "error"  # recorded as ERROR with a code
+    RETRY = "retry"  # a passing fault: back in the queue after a delay
+    SKIPPED = "skipped"  # nothing to do: an unknown contract, or one already settled (a redelivery)
+    POISON = "poison"
 
-    None when there was nothing to do: the contract is unknown or already settled (a redelivery).
-    """
+
+def scan(chain_id: int, address: str) -> ScanOutcome:
+    """Fetch, parse and store one contract's source, or record why not, or schedule a retry."""
+    where = {"chain_id": chain_id, "address": address}
     database = get_database()
     with database.transaction() as cursor:
         claimed = store.claim(cursor, chain_id, address)
     if claimed is None:
-        log.info("nothing to scan", extra={"chain_id": chain_id, "address": address})
-        return None
-    contract_id, _ = claimed
+        log.info("nothing to scan", extra=where)
+        return ScanOutcome.SKIPPED
+    contract_id, contract = claimed
     try:
         source = fetch_source(chain_id, address)
-    except (EtherscanError, SourceError) as exc:
-        with database.transaction() as cursor:
-            store.save_error(cursor, contract_id, exc.code, exc.message)
-        log.info("scan failed", extra={"chain_id": chain_id, "address": address, "error_code": exc.code})
-        return Status.ERROR
+    except EtherscanError as exc:
+        if exc.transient and contract.attempts < get_settings().scan_max_attempts:
+            schedule_retry(contract_id, contract, exc)
+            return ScanOutcome.RETRY
+        code = "etherscan_unavailable" if exc.transient else exc.code
+        return _record_error(contract_id, code, exc.message, where)
+    except SourceError as exc:
+        return _record_error(contract_id, exc.code, exc.message, where)
     with database.transaction() as cursor:
         store.save_success(
             cursor, contract_id, sources.compress(source),
             contract_name=source.contract_name, compiler_version=source.compiler_version,
-            language=source.language, proxy=source.proxy, implementation=source.implementation_address,
+            language=source.language, proxy=source.proxy,
+            implementation=_address_or_none(source.implementation_address),
         )
-    log.info("scan succeeded", extra={"chain_id": chain_id, "address": address})
-    return Status.SUCCESS
+    log.info("scan succeeded", extra=where)
+    return ScanOutcome.SUCCESS
+
+
+def _record_error(contract_id: int, code: str, message: str, where: dict) -> ScanOutcome:
+    with get_database().transaction() as cursor:
+        store.save_error(cursor, contract_id, code, message)
+    log.info("scan failed", extra={**where, "error_code": code, "reason": message})
+    return ScanOutcome.ERROR
+
+
+def schedule_retry(contract_id: int, contract: Contract, error: EtherscanError) -> None:
+    """Back to CREATED, and the message into the delay queue of this attempt: it returns after the back-off.
+
+    Published inside the transaction, as in `submit`: if the broker does not confirm, nothing changes and the
+    message being settled is delivered again.
+    """
+    settings = get_settings()
+    delay = settings.retry_delays_s[contract.attempts - 1]
+    delay = delay / 2 + random.uniform(0, delay / 2)  # jitter: retries of a burst of faults spread out
+    with get_database().transaction() as cursor:
+        store.requeue_for_retry(cursor, contract_id)
+        get_publisher().publish(ScanMessage(chain_id=contract.chain_id, address=contract.address).to_body(),
+                                retry=contract.attempts, delay_s=delay)
+    SCAN_RETRIES.labels(error.code).inc()
+    log.info("scan will be retried", extra={"chain_id": contract.chain_id, "address": contract.address,
+                                            "attempt": contract.attempts, "delay_s": round(delay, 3),
+                                            "reason": error.message})
+
+
+def _address_or_none(raw: str | None) -> str | None:
+    try:
+        return parse_address(raw)
+    except InvalidInput:
+        return None
 
 
 def fetch_source(chain_id: int, address: str) -> ContractSource:
-    return sources.parse_item(get_client().get_source_item(chain_id, address))
+    """The contract's source; for a proxy, with its implementation's (one level, same chain) when verified."""
+    client = get_client()
+    source = sources.parse_item(client.get_source_item(chain_id, address))
+    implementation = _address_or_none(source.implementation_address)
+    if not source.proxy or not implementation or implementation == address:
+        return source
+    try:
+        implementation_source = sources.parse_item(client.get_source_item(chain_id, implementation))
+    except (EtherscanError, SourceError) as exc:
+        if getattr(exc, "transient", False):
+            raise
+        # The proxy itself is verified: serve it, and say why its implementation is missing.
+        log.warning("implementation source unavailable", extra={"chain_id": chain_id, "address": address,
+                                                                 "implementation": implementation,
+                                                                 "error_code": exc.code})
+        return source
+    return sources.with_implementation(source, implementation_source)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import functools
-import itertools
 import logging
-import threading
+import time
 
 import httpx
 
 from .config import Settings, get_settings
+from .observability import ETHERSCAN_CALLS, ETHERSCAN_DURATION
+from .ratelimit import KeyBudget
 
 # httpx logs every request URL at INFO, and the URL carries the API key.
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -21,6 +22,12 @@ class EtherscanError(Exception):
     def __init__(self, code: str, message: str, *, transient: bool):
         super().__init__(message)
         self.code, self.message, self.transient = code, message, transient
+
+
+# error code -> the `result` label of ethsource_etherscan_calls_total
+_RESULTS = {"etherscan_rate_limited": "rate_limited", "etherscan_auth": "auth_error",
+            "invalid_address": "invalid_address", "unsupported_chain": "unsupported_chain",
+            "etherscan_unavailable": "unavailable", "source_too_large": "too_large"}
 
 
 def classify_notok(reason: str) -> EtherscanError:
@@ -40,24 +47,33 @@ def classify_notok(reason: str) -> EtherscanError:
 class EtherscanClient:
     def __init__(self, settings: Settings):
         self._url = settings.etherscan_api_url
+        self._max_bytes = settings.scan_max_source_bytes
         # Without keys only the fake (or a keyless call that Etherscan will rate-limit hard) is usable.
-        self._keys = itertools.cycle(settings.etherscan_api_keys or ("",))
-        self._keys_lock = threading.Lock()
+        self.budget = KeyBudget(settings.etherscan_api_keys, settings.etherscan_rate_limit)
         self._http = httpx.Client(
             timeout=httpx.Timeout(settings.etherscan_timeout_s, connect=5.0),
             limits=httpx.Limits(max_connections=settings.scan_concurrency * 2,
                                 max_keepalive_connections=settings.scan_concurrency),
         )
 
-    def _next_key(self) -> str:
-        with self._keys_lock:
-            return next(self._keys)
-
     def get_source_item(self, chain_id: int, address: str) -> dict:
-        """The single result item of `getsourcecode`; EtherscanError otherwise."""
+        """The single result item of `getsourcecode`; EtherscanError otherwise. Waits for the budget first."""
         params = {"chainid": chain_id, "module": "contract", "action": "getsourcecode", "address": address}
-        if key := self._next_key():
+        if key := self.budget.acquire():
             params["apikey"] = key
+        started = time.perf_counter()
+        try:
+            item = self._call(params)
+        except EtherscanError as exc:
+            ETHERSCAN_CALLS.labels(_RESULTS.get(exc.code, "error")).inc()
+            raise
+        else:
+            ETHERSCAN_CALLS.labels("ok").inc()
+            return item
+        finally:
+            ETHERSCAN_DURATION.observe(time.perf_counter() - started)
+
+    def _call(self, params: dict) -> dict:
         try:
             response = self._http.get(self._url, params=params)
         except httpx.TimeoutException:
@@ -70,6 +86,9 @@ class EtherscanClient:
                                  transient=True)
         if response.status_code != 200:
             raise EtherscanError("etherscan_error", f"Etherscan answered HTTP {response.status_code}", transient=False)
+        if len(response.content) > self._max_bytes:
+            raise EtherscanError("source_too_large", f"the source is larger than {self._max_bytes} bytes",
+                                 transient=False)
         try:
             answer = response.json()
             status, result = answer["status"], answer["result"]

@@ -36,7 +36,7 @@ SCAN_DURATION = Histogram(
     "ethsource_scan_duration_seconds", "Time to settle one scan message",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
-# result: ok, not_verified, rate_limited, auth_error, invalid_address, unavailable, error
+# result: ok, rate_limited, auth_error, invalid_address, unsupported_chain, unavailable, too_large, error
 ETHERSCAN_CALLS = Counter("ethsource_etherscan_calls_total", "Calls to Etherscan, by result", ["result"])
 ETHERSCAN_DURATION = Histogram(
     "ethsource_etherscan_call_duration_seconds", "Time of one Etherscan call",

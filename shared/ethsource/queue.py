@@ -1,4 +1,9 @@
-"""RabbitMQ through pika: a durable scan queue, persistent confirmed publishes, a threaded consumer."""
+"""RabbitMQ through pika: a durable scan queue, persistent confirmed publishes, a threaded consumer.
+
+Topology: the work queue `<q>`; its dead-letter queue `<q>.dead` for poison messages; and one delay queue per
+retry `<q>.retry.<n>`, whose messages expire (per-message TTL, so each can carry its own jitter) and are then
+dead-lettered back to the work queue. A retry waits in RabbitMQ, not in a consumer thread.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,14 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from enum import Enum
 
 import pika
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPError
 
-from .config import get_settings
+from .config import Settings, get_settings
 from .errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -30,14 +36,34 @@ def dead_letter_queue(queue: str) -> str:
     return f"{queue}.dead"
 
 
-def declare_topology(channel: BlockingChannel, queue: str) -> None:
-    """The work queue and its dead-letter queue, both durable; declaring is idempotent."""
-    channel.queue_declare(dead_letter_queue(queue), durable=True)
-    channel.queue_declare(
-        queue,
-        durable=True,
-        arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": dead_letter_queue(queue)},
-    )
+@dataclass(frozen=True)
+class Topology:
+    queue: str
+    retries: int = 0  # how many delay queues (one per retry)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Topology:
+        return cls(settings.scan_queue, len(settings.retry_delays_s))
+
+    @property
+    def dead_letter_queue(self) -> str:
+        return dead_letter_queue(self.queue)
+
+    def retry_queue(self, retry: int) -> str:
+        return f"{self.queue}.retry.{retry}"
+
+    @property
+    def all_queues(self) -> list[str]:
+        return [self.queue, self.dead_letter_queue, *(self.retry_queue(n) for n in range(1, self.retries + 1))]
+
+    def declare(self, channel: BlockingChannel) -> None:
+        """Every queue, durable; declaring is idempotent."""
+        channel.queue_declare(self.dead_letter_queue, durable=True)
+        channel.queue_declare(self.queue, durable=True, arguments={
+            "x-dead-letter-exchange": "", "x-dead-letter-routing-key": self.dead_letter_queue})
+        for retry in range(1, self.retries + 1):
+            channel.queue_declare(self.retry_queue(retry), durable=True, arguments={
+                "x-dead-letter-exchange": "", "x-dead-letter-routing-key": self.queue})
 
 
 def _connect(url: str) -> pika.BlockingConnection:
@@ -54,8 +80,8 @@ def _connect(url: str) -> pika.BlockingConnection:
 class Publisher:
     """One confirmed channel per process, behind a lock: a pika connection is not thread-safe."""
 
-    def __init__(self, url: str, queue: str):
-        self._url, self.queue = url, queue
+    def __init__(self, url: str, topology: Topology):
+        self._url, self.topology = url, topology
         self._lock = threading.Lock()
         self._connection: pika.BlockingConnection | None = None
         self._channel: BlockingChannel | None = None
@@ -66,17 +92,23 @@ class Publisher:
             self._connection = _connect(self._url)
             self._channel = self._connection.channel()
             self._channel.confirm_delivery()
-            declare_topology(self._channel, self.queue)
+            self.topology.declare(self._channel)
         return self._channel
 
-    def publish(self, body: bytes, headers: dict | None = None) -> None:
-        """Returns once the broker has confirmed the persistent message; Unavailable otherwise."""
+    def publish(self, body: bytes, headers: dict | None = None, *, retry: int | None = None,
+                delay_s: float = 0.0) -> None:
+        """Returns once the broker has confirmed the persistent message; Unavailable otherwise.
+
+        With `retry`, the message goes to that retry's delay queue and comes back to work after `delay_s`.
+        """
+        queue = self.topology.queue if retry is None else self.topology.retry_queue(retry)
         properties = pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent,
-                                          content_type="application/json", headers=headers or {})
+                                          content_type="application/json", headers=headers or {},
+                                          expiration=None if retry is None else str(int(delay_s * 1000)))
         with self._lock:
             for attempt in (1, 2):  # one reconnect covers a broker restart between requests
                 try:
-                    self._ensure_channel().basic_publish("", self.queue, body, properties, mandatory=True)
+                    self._ensure_channel().basic_publish("", queue, body, properties, mandatory=True)
                     return
                 except (AMQPError, Unavailable) as exc:
                     self.close()
@@ -115,7 +147,7 @@ def queue_stats(url: str, queue: str) -> tuple[int, int]:
 @functools.cache
 def get_publisher() -> Publisher:
     settings = get_settings()
-    return Publisher(settings.rabbitmq_url, settings.scan_queue)
+    return Publisher(settings.rabbitmq_url, Topology.from_settings(settings))
 
 
 MessageHandler = Callable[[bytes, dict], Disposition]
@@ -127,8 +159,8 @@ class Consumer:
     Settling runs on worker threads; acks go back to the connection's thread, the only one pika allows.
     """
 
-    def __init__(self, url: str, queue: str, handle: MessageHandler, concurrency: int):
-        self._url, self._queue, self._handle = url, queue, handle
+    def __init__(self, url: str, topology: Topology, handle: MessageHandler, concurrency: int):
+        self._url, self._topology, self._handle = url, topology, handle
         self._concurrency = concurrency
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -156,7 +188,7 @@ class Consumer:
     def _consume_until_stopped(self) -> None:
         connection = _connect(self._url)
         channel = connection.channel()
-        declare_topology(channel, self._queue)
+        self._topology.declare(channel)
         channel.basic_qos(prefetch_count=self._concurrency)
         pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="scan")
         unsettled = set()  # delivery tags taken but not yet acked/nacked; touched on the connection's thread only
@@ -179,7 +211,7 @@ class Consumer:
             unsettled.add(method.delivery_tag)
             pool.submit(settle, method.delivery_tag, body, properties.headers or {})
 
-        tag = channel.basic_consume(self._queue, on_message)
+        tag = channel.basic_consume(self._topology.queue, on_message)
         self.connected.set()
         try:
             while not self._stopping.is_set():

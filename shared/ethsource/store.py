@@ -59,6 +59,12 @@ def claim(cursor, chain_id: int, address: str) -> tuple[int, Contract] | None:
     return get(cursor, chain_id, address) if cursor.rowcount == 1 else None
 
 
+def requeue_for_retry(cursor, contract_id: int) -> bool:
+    cursor.execute(f"UPDATE contracts SET status = 'CREATED', updated_at = {_NOW} WHERE id = %s AND status = 'PROCESS'",
+                   (contract_id,))
+    return cursor.rowcount == 1
+
+
 def save_success(cursor, contract_id: int, payload: bytes, *, contract_name, compiler_version, language,
                  proxy: bool, implementation: str | None) -> bool:
     """Store the source and mark SUCCESS; False (and nothing stored) if the row is no longer PROCESS."""

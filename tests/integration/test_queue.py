@@ -9,7 +9,7 @@ import uuid
 import pika
 import pytest
 
-from ethsource.queue import Consumer, Disposition, Publisher, dead_letter_queue
+from ethsource.queue import Consumer, Disposition, Publisher, Topology, dead_letter_queue
 
 URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
@@ -33,7 +33,7 @@ def depth(queue: str) -> int:
 
 
 def consume(queue: str, handle, until, timeout: float = 15.0) -> None:
-    consumer = Consumer(URL, queue, handle, concurrency=4)
+    consumer = Consumer(URL, Topology(queue), handle, concurrency=4)
     consumer.start()
     deadline = time.monotonic() + timeout
     while not until() and time.monotonic() < deadline:
@@ -42,7 +42,7 @@ def consume(queue: str, handle, until, timeout: float = 15.0) -> None:
 
 
 def test_published_messages_are_durable_and_persistent(queue_name):
-    publisher = Publisher(URL, queue_name)
+    publisher = Publisher(URL, Topology(queue_name))
     for i in range(5):
         publisher.publish(f'{{"n": {i}}}'.encode())
     publisher.close()
@@ -55,7 +55,7 @@ def test_published_messages_are_durable_and_persistent(queue_name):
 
 
 def test_every_message_is_settled_once_and_acked(queue_name):
-    publisher = Publisher(URL, queue_name)
+    publisher = Publisher(URL, Topology(queue_name))
     for i in range(50):
         publisher.publish(str(i).encode())
     seen, lock = [], threading.Lock()
@@ -71,7 +71,7 @@ def test_every_message_is_settled_once_and_acked(queue_name):
 
 
 def test_a_message_whose_settling_fails_is_delivered_again_not_lost(queue_name):
-    Publisher(URL, queue_name).publish(b"flaky")
+    Publisher(URL, Topology(queue_name)).publish(b"flaky")
     calls = []
 
     def handle(body, headers):
@@ -86,7 +86,7 @@ def test_a_message_whose_settling_fails_is_delivered_again_not_lost(queue_name):
 
 
 def test_a_dead_lettered_message_is_parked_in_the_dead_letter_queue(queue_name):
-    Publisher(URL, queue_name).publish(b"poison")
+    Publisher(URL, Topology(queue_name)).publish(b"poison")
     handled = []
     consume(queue_name, lambda body, headers: handled.append(body) or Disposition.DEAD_LETTER,
             until=lambda: depth(dead_letter_queue(queue_name)) == 1)
@@ -95,7 +95,7 @@ def test_a_dead_lettered_message_is_parked_in_the_dead_letter_queue(queue_name):
 
 
 def test_stopping_finishes_the_messages_in_hand_and_loses_none(queue_name):
-    publisher = Publisher(URL, queue_name)
+    publisher = Publisher(URL, Topology(queue_name))
     for i in range(20):
         publisher.publish(str(i).encode())
     done = []
