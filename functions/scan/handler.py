@@ -1,9 +1,10 @@
-"""scan: settle scan messages, from the RabbitMQ consumer (containers) or Amazon MQ events (Lambda)."""
+"""scan: settle scan messages, from the RabbitMQ consumer, HTTP pushes (Knative, OpenFaaS) or Amazon MQ (Lambda)."""
 
-from collections import Counter
 from contextlib import asynccontextmanager
 
+from fastapi import Request, Response
 from prometheus_client import REGISTRY
+from starlette.concurrency import run_in_threadpool
 
 from ethsource import contracts
 from ethsource.config import get_settings
@@ -11,7 +12,7 @@ from ethsource.db import get_database
 from ethsource.http import create_app
 from ethsource.observability import StateCollector
 from ethsource.queue import Consumer, Topology, queue_stats
-from ethsource.triggers import rabbitmq_event_messages
+from ethsource.triggers import settle_http_push, settle_rabbitmq_event
 
 
 @asynccontextmanager
@@ -36,13 +37,20 @@ REGISTRY.register(StateCollector(
 app = create_app(
     "scan",
     health_checks={"database": lambda: get_database().ping()},
-    description="Scans contracts: health and metrics of the scanner.",
+    description="Scans contracts: takes pushed scan messages; health and metrics of the scanner.",
 )
 app.router.lifespan_context = consume_while_serving
 
 
+@app.post("/", status_code=202, tags=["messages"], response_class=Response,
+          responses={202: {"description": "settled (a poison message is logged and dropped)"},
+                     503: {"description": "not settled now: send it again later"}})
+async def deliver(request: Request) -> Response:
+    """One scan message: a CloudEvent from Knative (binary or structured mode) or the OpenFaaS connector's POST."""
+    body = await request.body()
+    return await run_in_threadpool(settle_http_push, contracts.settle_message, request.headers, body)
+
+
 def handler(event: dict, context=None) -> dict:
-    """Amazon MQ trigger. There is no partial batch failure, so every message is settled here."""
-    messages = rabbitmq_event_messages(event)
-    outcomes = Counter(contracts.settle_message(body, headers).value for body, headers in messages)
-    return {"settled": sum(outcomes.values()), "outcomes": dict(outcomes)}
+    """Amazon MQ trigger: settles the whole batch itself, as Lambda has no partial batch failure."""
+    return settle_rabbitmq_event(event, contracts.settle_message, get_settings().scan_concurrency)

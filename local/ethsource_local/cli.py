@@ -26,10 +26,12 @@ def main(argv: list[str] | None = None) -> int:
 
     commands.add_parser("migrate", help="create the database if needed and apply pending migrations")
 
-    invoke = commands.add_parser("invoke", help="run one function's Lambda handler on an event file")
+    invoke = commands.add_parser(
+        "invoke", help="run one function on an event file: API Gateway (v2, v1), ALB and Amazon MQ events go to "
+                       "its Lambda handler, a CloudEvent to its HTTP endpoint")
     invoke.add_argument("function", choices=FUNCTIONS)
     invoke.add_argument("--event", type=Path, required=True,
-                        help="a JSON event file, e.g. local/events/submit-apigw-v2.json")
+                        help="a JSON event file, e.g. local/events/submit-apigw-v2.json or scan-cloudevent.json")
 
     openapi = commands.add_parser("openapi", help="write the OpenAPI document of the whole API")
     openapi.add_argument("--output", type=Path, default=None, help="default: print it")

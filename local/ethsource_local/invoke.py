@@ -1,12 +1,21 @@
-"""Run one function's Lambda handler on an event file, in this process, and print its answer."""
+"""Run one function on an event file, in this process, and print its answer.
+
+The kind of event picks the entry point: API Gateway (HTTP API v2, REST API v1) and ALB events and Amazon MQ
+(RabbitMQ) events go to the function's Lambda handler; a CloudEvent (JSON with `specversion`) is posted to the
+function's HTTP endpoint in structured mode, as Knative pushes a scan message.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import httpx
 
 from ethsource.observability import configure_logging
 
@@ -33,4 +42,24 @@ class LocalContext:
 def invoke(function: str, event_file: Path) -> dict:
     event = json.loads(event_file.read_text())
     configure_logging(function, stream=sys.stderr)  # stdout carries the answer alone
-    return load(function).handler(event, LocalContext(function))
+    module = load(function)
+    if "specversion" in event:
+        response = request(module.app, "POST", "/", {"content-type": "application/cloudevents+json"},
+                           json.dumps(event).encode())
+        return {"statusCode": response.status_code, "headers": dict(response.headers), "body": response.text}
+    return module.handler(event, LocalContext(function))
+
+
+def request(app, method: str, path: str, headers: Mapping[str, str] | None = None, body: bytes = b"") -> httpx.Response:
+    """One HTTP request to an ASGI app in this process (without its lifespan), as a platform would send it."""
+
+    async def send() -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://function") as client:
+            return await client.request(method, path, headers=dict(headers or {}), content=body)
+
+    # A loop of its own, never made the current one: Mangum's handlers keep using theirs.
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(send())
+    finally:
+        loop.close()

@@ -1,0 +1,44 @@
+"""Every event shipped in local/events/ runs through `ethsource invoke`'s entry point for its trigger kind."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import zipfile
+from pathlib import Path
+
+from ethsource_local.functions import FUNCTIONS
+from ethsource_local.invoke import invoke
+
+SHIPPED = Path(__file__).resolve().parents[2] / "local" / "events"
+KINDS = ("apigw-v2", "apigw-v1", "alb")
+
+
+def test_each_http_function_ships_an_event_of_each_gateway_kind_and_scan_one_of_each_trigger():
+    shipped = {path.stem for path in SHIPPED.glob("*.json")}
+    expected = {f"{function}-{kind}" for function in ("submit", "status", "download") for kind in KINDS}
+    assert shipped == expected | {"scan-amazonmq", "scan-cloudevent"}
+    assert {name.split("-")[0] for name in shipped} == set(FUNCTIONS)
+
+
+def test_the_shipped_events_run_in_flow_order_through_their_entry_points(functions):
+    # Other test folders may have settled the sample address already in this run's database: 200 or 202.
+    for kind in KINDS:
+        assert invoke("submit", SHIPPED / f"submit-{kind}.json")["statusCode"] in (200, 202)
+
+    assert invoke("scan", SHIPPED / "scan-amazonmq.json")["settled"] == 1
+    pushed = invoke("scan", SHIPPED / "scan-cloudevent.json")
+    assert (pushed["statusCode"], pushed["body"]) == (202, "")
+
+    for kind in KINDS:
+        status = invoke("status", SHIPPED / f"status-{kind}.json")
+        assert status["statusCode"] == 200
+        settled = json.loads(status["body"])["status"]
+        assert settled in ("SUCCESS", "ERROR")
+        download = invoke("download", SHIPPED / f"download-{kind}.json")
+        if settled == "ERROR":
+            assert download["statusCode"] == 409
+            continue
+        assert (download["statusCode"], download["isBase64Encoded"]) == (200, True)
+        assert "metadata.json" in zipfile.ZipFile(io.BytesIO(base64.b64decode(download["body"]))).namelist()
