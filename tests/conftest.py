@@ -12,7 +12,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import httpx
@@ -20,9 +20,12 @@ import pika
 import pymysql
 import pytest
 
-from ethsource.db import connect_args
 from ethsource.config import Settings
+from ethsource.db import connect_args
 from ethsource.queue import Topology
+from ethsource_local.functions import FUNCTIONS
+from ethsource_local.runner import Layout
+from tests.otlp_receiver import OtlpReceiver
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RUN_ID = uuid.uuid4().hex[:8]
@@ -76,10 +79,10 @@ def db(service_env) -> Iterator[pymysql.connections.Connection]:
 class System:
     """The whole function set started by `ethsource run`, as a user starts it."""
 
-    def __init__(self, base_port: int, log_path: Path):
-        self.log_path = log_path
-        self.base_url = f"http://127.0.0.1:{base_port}"
-        self.fake_url = f"http://127.0.0.1:{base_port + 5}"
+    def __init__(self, layout: Layout, log_path: Path):
+        self.layout, self.log_path = layout, log_path
+        self.base_url = f"http://127.0.0.1:{layout.gateway}"
+        self.fake_url = layout.url("fake-etherscan")
         self.http = httpx.Client(base_url=self.base_url, timeout=10)
 
     def wait_terminal(self, address: str, chain_id: int = 1, timeout: float = 30.0) -> dict:
@@ -94,16 +97,15 @@ class System:
         return httpx.get(f"{self.fake_url}/_fake/stats").json()["calls"]
 
 
-@pytest.fixture(scope="session")
-def system(service_env, db, tmp_path_factory) -> Iterator[System]:
-    base_port = free_port_block(6)
-    env = {**os.environ, **service_env}
-    env.pop("ETHERSCAN_API_KEYS", None)  # the fake Etherscan
-    log_path = tmp_path_factory.mktemp("system") / "run.log"
+@contextmanager
+def running_system(env: dict[str, str], log_path: Path) -> Iterator[System]:
+    """`ethsource run` on free ports with `env`; its output (every process's logs) goes to `log_path`."""
+    layout = Layout(free_port_block(len(FUNCTIONS) + 2))
     with open(log_path, "w") as log:  # a file, not a pipe: a full pipe would block the functions' logging
         process = subprocess.Popen(
-            [sys.executable, "-m", "ethsource_local.cli", "run", "--port", str(base_port), "--fake-latency-ms", "5"],
-            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
+            [sys.executable, "-m", "ethsource_local.cli", "run", "--port", str(layout.gateway),
+             "--fake-latency-ms", "5"],
+            cwd=PROJECT_ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, text=True,
         )
     deadline = time.monotonic() + 90
     while "ethsource is running" not in log_path.read_text():
@@ -111,8 +113,25 @@ def system(service_env, db, tmp_path_factory) -> Iterator[System]:
             process.kill()
             raise RuntimeError(f"ethsource run did not start:\n{log_path.read_text()[-4000:]}")
         time.sleep(0.2)
-    system = System(base_port, log_path)
-    yield system
-    system.http.close()
-    process.terminate()
-    assert process.wait(60) == 0, log_path.read_text()[-4000:]
+    system = System(layout, log_path)
+    try:
+        yield system
+    finally:
+        system.http.close()
+        process.terminate()
+        assert process.wait(60) == 0, log_path.read_text()[-4000:]
+
+
+@pytest.fixture(scope="session")
+def otlp_receiver() -> Iterator[OtlpReceiver]:
+    receiver = OtlpReceiver()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture(scope="session")
+def system(service_env, db, otlp_receiver, tmp_path_factory) -> Iterator[System]:
+    env = {**service_env, "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "200",
+           "ETHERSCAN_API_KEYS": ""}  # no keys: the runner starts its fake Etherscan
+    with running_system(env, tmp_path_factory.mktemp("system") / "run.log") as system:
+        yield system

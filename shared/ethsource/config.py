@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 DEFAULT_ETHERSCAN_API_URL = "https://api.etherscan.io/v2/api"
 
@@ -20,6 +20,7 @@ class Settings:
     database_url: str = field(repr=False)
     rabbitmq_url: str = field(repr=False)
     etherscan_api_keys: tuple[str, ...] = field(repr=False)
+    api_keys: tuple[str, ...] = field(default=(), repr=False)  # for the HTTP API; none: the API is open
     etherscan_api_url: str = DEFAULT_ETHERSCAN_API_URL
     etherscan_rate_limit: float = 5.0
     etherscan_timeout_s: float = 10.0
@@ -29,6 +30,8 @@ class Settings:
     scan_max_attempts: int = 6  # Etherscan calls per scan before a passing fault becomes ERROR
     scan_retry_base_delay_s: float = 2.0  # back-off before retry n: base * 2**(n-1), with jitter
     scan_max_source_bytes: int = 20 * 1024 * 1024
+    sweep_after_s: float = 600.0  # a contract untouched this long in CREATED/PROCESS is queued again
+    sweep_interval_s: float = 0.0  # > 0: the sweep function schedules itself (local runs, docker-compose)
     otel_exporter_otlp_endpoint: str | None = None
     log_level: str = "INFO"
 
@@ -37,7 +40,8 @@ class Settings:
         settings = cls(
             database_url=env.get("DATABASE_URL", "mysql://root@127.0.0.1:3306/ethsource"),
             rabbitmq_url=env.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"),
-            etherscan_api_keys=tuple(k.strip() for k in env.get("ETHERSCAN_API_KEYS", "").split(",") if k.strip()),
+            etherscan_api_keys=_list(env, "ETHERSCAN_API_KEYS"),
+            api_keys=_list(env, "API_KEYS"),
             etherscan_api_url=env.get("ETHERSCAN_API_URL", DEFAULT_ETHERSCAN_API_URL),
             etherscan_rate_limit=_number(env, "ETHERSCAN_RATE_LIMIT", 5.0),
             etherscan_timeout_s=_number(env, "ETHERSCAN_TIMEOUT", 10.0),
@@ -47,6 +51,8 @@ class Settings:
             scan_max_attempts=int(_number(env, "SCAN_MAX_ATTEMPTS", 6)),
             scan_retry_base_delay_s=_number(env, "SCAN_RETRY_BASE_DELAY", 2.0),
             scan_max_source_bytes=int(_number(env, "SCAN_MAX_SOURCE_BYTES", 20 * 1024 * 1024)),
+            sweep_after_s=_number(env, "SWEEP_AFTER", 600.0),
+            sweep_interval_s=_number(env, "SWEEP_INTERVAL", 0.0),
             otel_exporter_otlp_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
         )
@@ -77,11 +83,15 @@ class Settings:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Every secret value, so tests and log filters can look for them."""
-        found = [*self.etherscan_api_keys]
+        found = [*self.etherscan_api_keys, *self.api_keys]
         for url in (self.database_url, self.rabbitmq_url):
             if password := urlsplit(url).password:
-                found.append(password)
+                found.append(unquote(password))  # as it reaches the server, and so as it could leak
         return tuple(found)
+
+
+def _list(env, name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
 
 
 def _number(env, name: str, default: float) -> float:
@@ -96,4 +106,6 @@ def _number(env, name: str, default: float) -> float:
 
 @functools.cache
 def get_settings() -> Settings:
-    return Settings.from_env()
+    from .secrets import resolve_secrets  # imported here: it imports ConfigError from this module
+
+    return Settings.from_env(resolve_secrets(os.environ))

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
+from dataclasses import dataclass
 from enum import StrEnum
+
+import pymysql
+from opentelemetry.context import Context
 
 from . import sources, store
 from .addresses import parse_address
@@ -14,29 +19,100 @@ from .db import get_database
 from .errors import InvalidInput, NotFound, NotReady
 from .etherscan import EtherscanError, get_client
 from .models import Contract, PoisonMessage, ScanMessage, Status
-from .observability import SCAN_DURATION, SCAN_RETRIES, SCANS
+from .observability import SCAN_DURATION, SCAN_RETRIES, SCANS, SWEPT, consume_span
 from .queue import Disposition, get_publisher
 from .sources import ContractSource, SourceError
 
 log = logging.getLogger(__name__)
 
+DEADLOCK = 1213  # MySQL's ER_LOCK_DEADLOCK
+
+
+def reload_settings() -> None:
+    """Forget the settings and every client built from them, for tests and benchmarks that change the env."""
+    if get_publisher.cache_info().currsize:
+        get_publisher().close()
+    for cached in (get_settings, get_database, get_publisher, get_client):
+        cached.cache_clear()
+
+
+@dataclass(frozen=True)
+class Submission:
+    chain_id: int
+    address: str
+    refresh: bool = False
+    trace_context: Context | None = None  # the submitting request's, so the scan continues its trace
+
 
 def submit(chain_id: int, address: str, *, refresh: bool = False) -> tuple[Contract, bool]:
-    """Record the contract and queue a scan when one is due; returns (contract, queued).
+    """Record the contract and queue a scan when one is due; returns (contract, queued)."""
+    [result] = submit_many([Submission(chain_id, address, refresh)])
+    return result
 
-    The message is published inside the transaction that creates (or re-opens) the row: if the broker
-    does not confirm, the transaction rolls back and the caller gets Unavailable with nothing written.
-    A scan that reads the row before the commit waits on its lock, so it never misses the row.
+
+def submit_many(submissions: list[Submission]) -> list[tuple[Contract, bool]]:
+    """Record a batch of submissions in one transaction and queue the scans that are due in one broker commit.
+
+    The messages are published inside the database transaction that creates (or re-opens) the rows: if the
+    broker does not commit them, the transaction rolls back and every caller gets Unavailable with nothing
+    written. A scan that reads a row before the database commit waits on its lock, so it never misses it.
     """
+    for attempt in range(1, 4):
+        try:
+            return _submit_many(submissions)
+        except pymysql.err.OperationalError as exc:
+            # Two batches inserting neighbouring keys can deadlock; InnoDB rolled one back: run it again.
+            if exc.args[0] != DEADLOCK or attempt == 3:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _submit_many(submissions: list[Submission]) -> list[tuple[Contract, bool]]:
+    batch = os.urandom(16)
+    ordered = sorted({(s.chain_id, s.address) for s in submissions})  # one lock order for every batch
+    refresh = {(s.chain_id, s.address) for s in submissions if s.refresh}
+    context = {}
+    for s in submissions:
+        context.setdefault((s.chain_id, s.address), s.trace_context)
     with get_database().transaction() as cursor:
-        queued = store.insert_created(cursor, chain_id, address)
-        if not queued:
-            reopen = (Status.SUCCESS, Status.ERROR) if refresh else (Status.ERROR,)
-            queued = store.requeue(cursor, chain_id, address, reopen)
-        if queued:
-            get_publisher().publish(ScanMessage(chain_id=chain_id, address=address).to_body())
-        _, contract = store.get(cursor, chain_id, address)
-    return contract, queued
+        store.insert_created_many(cursor, ordered, batch)
+        store.requeue_many(cursor, [k for k in ordered if k in refresh], (Status.SUCCESS, Status.ERROR), batch)
+        store.requeue_many(cursor, [k for k in ordered if k not in refresh], (Status.ERROR,), batch)
+        found = store.get_many(cursor, ordered, batch)
+        messages = [(ScanMessage(chain_id=key[0], address=key[1]).to_body(), context[key])
+                    for key in ordered if found[key][1]]
+        if messages:
+            get_publisher().publish_batch(messages)
+    # A key submitted twice in one batch is queued once: its first submission says "queued", the others not.
+    answered = set()
+    results = []
+    for s in submissions:
+        key = (s.chain_id, s.address)
+        contract, queued = found[key]
+        results.append((contract, queued and key not in answered))
+        answered.add(key)
+    return results
+
+
+def sweep(older_than_s: float | None = None, limit: int = 1000) -> int:
+    """Queue again the contracts stuck in CREATED or PROCESS for longer than `older_than_s`; returns how many.
+
+    Every accepted submission has a message, so a stuck row means its message was lost (purged, or the broker
+    lost it) or its scanner vanished in a way the broker did not see. Queuing it twice is harmless: the scan's
+    claim lets one through and settles the other as skipped.
+    """
+    older_than_s = get_settings().sweep_after_s if older_than_s is None else older_than_s
+    with get_database().transaction() as cursor:
+        candidates = store.stuck(cursor, older_than_s, limit)
+    requeued = 0
+    for contract_id, chain_id, address in candidates:
+        with get_database().transaction() as cursor:
+            if store.requeue_stuck(cursor, contract_id, older_than_s):
+                get_publisher().publish(ScanMessage(chain_id=chain_id, address=address).to_body())
+                requeued += 1
+                log.warning("re-queued a stuck contract", extra={"chain_id": chain_id, "address": address})
+    SWEPT.inc(requeued)
+    return requeued
 
 
 def get(chain_id: int, address: str) -> Contract:
@@ -69,13 +145,17 @@ def contract_stats() -> tuple[dict[str, int], float]:
 def settle_message(body: bytes, headers: dict | None = None) -> Disposition:
     """Settle one scan message, whatever its trigger (consumer, Lambda MQ event, CloudEvent)."""
     started = time.perf_counter()
-    try:
-        message = ScanMessage.from_body(body)
-    except PoisonMessage as exc:
-        log.error("dead-lettering a poison message", extra={"error_code": exc.code, "reason": exc.message})
-        SCANS.labels(ScanOutcome.POISON).inc()
-        return Disposition.DEAD_LETTER
-    outcome = scan(message.chain_id, message.address)
+    with consume_span(f"{get_settings().scan_queue} process", headers) as span:
+        try:
+            message = ScanMessage.from_body(body)
+        except PoisonMessage as exc:
+            log.error("dead-lettering a poison message", extra={"error_code": exc.code, "reason": exc.message})
+            SCANS.labels(ScanOutcome.POISON).inc()
+            span.set_attribute("ethsource.outcome", ScanOutcome.POISON)
+            return Disposition.DEAD_LETTER
+        span.set_attributes({"ethsource.chain_id": message.chain_id, "ethsource.address": message.address})
+        outcome = scan(message.chain_id, message.address)
+        span.set_attribute("ethsource.outcome", outcome)
     SCANS.labels(outcome).inc()
     SCAN_DURATION.observe(time.perf_counter() - started)
     return Disposition.ACK

@@ -7,9 +7,10 @@ import logging
 import time
 
 import httpx
+from opentelemetry.trace import SpanKind, StatusCode
 
 from .config import Settings, get_settings
-from .observability import ETHERSCAN_CALLS, ETHERSCAN_DURATION
+from .observability import ETHERSCAN_CALLS, ETHERSCAN_DURATION, tracer
 from .ratelimit import KeyBudget
 
 # httpx logs every request URL at INFO, and the URL carries the API key.
@@ -47,6 +48,7 @@ def classify_notok(reason: str) -> EtherscanError:
 class EtherscanClient:
     def __init__(self, settings: Settings):
         self._url = settings.etherscan_api_url
+        self._host = httpx.URL(self._url).host
         self._max_bytes = settings.scan_max_source_bytes
         # Without keys only the fake (or a keyless call that Etherscan will rate-limit hard) is usable.
         self.budget = KeyBudget(settings.etherscan_api_keys, settings.etherscan_rate_limit)
@@ -62,16 +64,20 @@ class EtherscanClient:
         if key := self.budget.acquire():
             params["apikey"] = key
         started = time.perf_counter()
-        try:
-            item = self._call(params)
-        except EtherscanError as exc:
-            ETHERSCAN_CALLS.labels(_RESULTS.get(exc.code, "error")).inc()
-            raise
-        else:
-            ETHERSCAN_CALLS.labels("ok").inc()
-            return item
-        finally:
-            ETHERSCAN_DURATION.observe(time.perf_counter() - started)
+        # A span of our own rather than httpx's instrumentation, which would record the URL and so the key.
+        with tracer.start_as_current_span("etherscan getsourcecode", kind=SpanKind.CLIENT, attributes={
+                "server.address": self._host, "ethsource.chain_id": chain_id, "ethsource.address": address}) as span:
+            try:
+                item = self._call(params)
+            except EtherscanError as exc:
+                ETHERSCAN_CALLS.labels(_RESULTS.get(exc.code, "error")).inc()
+                span.set_status(StatusCode.ERROR, exc.code)
+                raise
+            else:
+                ETHERSCAN_CALLS.labels("ok").inc()
+                return item
+            finally:
+                ETHERSCAN_DURATION.observe(time.perf_counter() - started)
 
     def _call(self, params: dict) -> dict:
         try:
@@ -92,7 +98,7 @@ class EtherscanClient:
         try:
             answer = response.json()
             status, result = answer["status"], answer["result"]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             # An HTML error page from a proxy in front of Etherscan is a passing fault.
             raise EtherscanError("etherscan_unavailable", "Etherscan answered something that is not its JSON",
                                  transient=True) from None

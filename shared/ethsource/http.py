@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
 
+from .config import get_settings
 from .errors import AppError, InvalidInput, NotFound, NotReady, Unavailable
 from .models import ErrorBody
-from .observability import HTTP_EXCEPTIONS, HttpMetricsMiddleware, configure_logging
+from .observability import HTTP_EXCEPTIONS, HttpMetricsMiddleware, configure_logging, configure_tracing
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,9 @@ def error_response(status: int, code: str, message: str, headers: dict | None = 
 def create_app(function: str, *, health_checks: dict[str, Callable[[], None]], description: str) -> FastAPI:
     configure_logging(function)
     app = FastAPI(title=f"ethsource {function}", version="0.1.0", description=description)
+    if configure_tracing(function):
+        FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,metrics,_/health,_/ready",
+                                           exclude_spans=["receive", "send"])
 
     @app.exception_handler(AppError)
     async def app_error(request: Request, exc: AppError):
@@ -75,13 +81,45 @@ def create_app(function: str, *, health_checks: dict[str, Callable[[], None]], d
             return error_response(503, "unhealthy", "; ".join(f"{k}: {v}" for k, v in failed.items()))
         return {"status": "ok", "checks": {name: "ok" for name in health_checks}}
 
+    # The probes OpenFaaS (and the Knative manifests) use: alive means the process answers, so a database
+    # outage takes instances out of rotation (ready) without restarting them (health).
+    @app.get("/_/health", include_in_schema=False)
+    def platform_health():
+        return {"status": "ok"}
+
+    @app.get("/_/ready", include_in_schema=False)
+    def platform_ready():
+        return healthz()
+
     @app.get("/metrics", tags=["operations"], response_class=Response)
     def metrics():
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    app.add_middleware(ApiKeyMiddleware)
     app.add_middleware(HttpMetricsMiddleware, function=function)
     app.add_middleware(BodyLimitMiddleware, limit=MAX_BODY_BYTES)
     return app
+
+
+class ApiKeyMiddleware:
+    """With API_KEYS set, every route but health, metrics and the API description wants an `X-API-Key` header."""
+
+    OPEN_PATHS = ("/healthz", "/metrics", "/_/health", "/_/ready", "/openapi.json", "/docs")
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        keys = get_settings().api_keys
+        if scope["type"] != "http" or not keys or scope["path"] in self.OPEN_PATHS:
+            return await self.app(scope, receive, send)
+        given = dict(scope["headers"]).get(b"x-api-key", b"")
+        # Compare with every key in constant time, so the answer's timing says nothing about a key.
+        if not any(hmac.compare_digest(given, key.encode()) for key in keys):
+            message = "this API wants a valid X-API-Key header" if given else "the X-API-Key header is missing"
+            response = error_response(401, "unauthorized", message, {"WWW-Authenticate": "X-API-Key"})
+            return await response(scope, receive, send)
+        return await self.app(scope, receive, send)
 
 
 class BodyLimitMiddleware:

@@ -1,14 +1,19 @@
-"""Structured logs (Powertools JSON) and Prometheus metrics, shared by every function."""
+"""Structured logs (Powertools JSON), Prometheus metrics and OpenTelemetry traces, shared by every function."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from typing import TextIO
 
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily
 
@@ -48,6 +53,7 @@ RATE_LIMIT_WAITS = Counter(
 RATE_LIMIT_WAIT_SECONDS = Counter(
     "ethsource_etherscan_rate_limit_wait_seconds_total", "Time calls spent waiting for the Etherscan budget"
 )
+SWEPT = Counter("ethsource_swept_contracts_total", "Contracts found stuck and queued again by the sweeper")
 SCAN_RETRIES = Counter("ethsource_scan_retries_total", "Scans scheduled again after a passing fault", ["reason"])
 # Set at scrape time by the scan function from RabbitMQ and the database (see StateCollector):
 #   ethsource_queue_messages{queue}, ethsource_queue_consumers{queue},
@@ -61,9 +67,60 @@ def configure_logging(service: str, stream: TextIO | None = None) -> None:
         return
     logging.getLogger("pika").setLevel(logging.WARNING)  # pika narrates every connection at INFO
     handler = logging.StreamHandler(stream or sys.stdout)
+    handler.addFilter(TraceContextFilter())
     handler.setFormatter(LambdaPowertoolsFormatter(service=service, utc=True))
     root.handlers = [handler]
     root.setLevel(get_settings().log_level)
+
+
+class TraceContextFilter(logging.Filter):
+    """Puts the current span's ids on every record; the Powertools formatter prints such extra attributes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        context = trace.get_current_span().get_span_context()
+        if context.is_valid:
+            record.trace_id = format(context.trace_id, "032x")
+            record.span_id = format(context.span_id, "016x")
+        return True
+
+
+tracer = trace.get_tracer("ethsource")
+
+
+@functools.cache
+def configure_tracing(service: str) -> bool:
+    """Export spans over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set; True when tracing is on.
+
+    Without an endpoint the OpenTelemetry API stays a no-op, so spans cost next to nothing.
+    """
+    if not get_settings().otel_exporter_otlp_endpoint:
+        return False
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.instrumentation.pymysql import PyMySQLInstrumentor
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    provider = TracerProvider(resource=Resource.create({"service.name": f"ethsource-{service}"}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))  # the exporter reads the endpoint itself
+    trace.set_tracer_provider(provider)
+    PyMySQLInstrumentor().instrument(tracer_provider=provider)  # before the pool opens its first connection
+    return True
+
+
+@contextmanager
+def publish_span(queue: str, headers: dict, context: Context | None = None):
+    """A producer span (under `context`, or the current one) whose context travels in the message headers."""
+    with tracer.start_as_current_span(f"{queue} publish", context=context, kind=SpanKind.PRODUCER, attributes={
+            "messaging.system": "rabbitmq", "messaging.destination.name": queue}) as span:
+        propagate.inject(headers)
+        yield span
+
+
+def consume_span(name: str, headers: dict | None, **attributes):
+    """A consumer span continuing the trace whose context came in the message headers."""
+    return tracer.start_as_current_span(name, context=propagate.extract(headers or {}), kind=SpanKind.CONSUMER,
+                                        attributes={"messaging.system": "rabbitmq", **attributes})
 
 
 class HttpMetricsMiddleware:
@@ -106,6 +163,9 @@ class StateCollector:
     def __init__(self, queue: str, queue_stats: Callable[[], tuple[int, int]],
                  contract_stats: Callable[[], tuple[dict[str, int], float]]):
         self.queue, self._queue_stats, self._contract_stats = queue, queue_stats, contract_stats
+
+    def describe(self):
+        return []  # nothing to read at registration: the database and broker are asked at scrape time only
 
     def collect(self):
         # A scrape reports what it can read; the exporters of RabbitMQ and MySQL and their alerts cover outages.

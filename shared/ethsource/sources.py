@@ -268,7 +268,7 @@ def _load_json(text: str) -> dict:
         text = text[1:-1]
     try:
         document = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting too deep to be a real source
         raise SourceError("invalid_source", f"the source code looks like JSON but does not parse: {exc}") from None
     if not isinstance(document, dict):
         raise SourceError("invalid_source", "the source code JSON is not an object")

@@ -11,6 +11,13 @@ _COLUMNS = (
 _NOW = "UTC_TIMESTAMP(6)"
 
 
+def _text(value: str | None, size: int) -> str | None:
+    """Etherscan's text as the column can hold it: at most `size` characters, no lone surrogates."""
+    if value is None:
+        return None
+    return value.encode("utf-8", "replace").decode("utf-8")[:size]
+
+
 def _contract(row) -> tuple[int, Contract]:
     (cid, address, chain_id, status, error_code, error_message, attempts, created, updated,
      name, compiler, language, proxy, implementation) = row
@@ -28,25 +35,44 @@ def get(cursor, chain_id: int, address: str) -> tuple[int, Contract] | None:
     return _contract(row) if row else None
 
 
-def insert_created(cursor, chain_id: int, address: str) -> bool:
-    """True when this call created the row; False when it existed (the unique key decides races)."""
+def _keys_in(keys: list[tuple[int, str]]) -> tuple[str, list]:
+    return ", ".join(["(%s, %s)"] * len(keys)), [part for key in keys for part in key]
+
+
+def insert_created_many(cursor, keys: list[tuple[int, str]], batch: bytes) -> None:
+    """Insert the unknown contracts as CREATED, marked as queued by `batch`; known ones stay as they are."""
+    rows = ", ".join([f"(%s, %s, 'CREATED', {_NOW}, {_NOW}, %s)"] * len(keys))
     cursor.execute(
-        f"INSERT INTO contracts (chain_id, address, status, created_at, updated_at)"
-        f" VALUES (%s, %s, 'CREATED', {_NOW}, {_NOW}) ON DUPLICATE KEY UPDATE id = id",
-        (chain_id, address),
+        f"INSERT INTO contracts (chain_id, address, status, created_at, updated_at, queued_by) VALUES {rows}"
+        " ON DUPLICATE KEY UPDATE id = id",
+        [part for chain_id, address in keys for part in (chain_id, address, batch)],
     )
-    return cursor.rowcount == 1
 
 
-def requeue(cursor, chain_id: int, address: str, from_statuses: tuple[Status, ...]) -> bool:
-    """Back to CREATED for a new scan, only from the given statuses: of racing callers, one wins."""
-    placeholders = ", ".join(["%s"] * len(from_statuses))
+def requeue_many(cursor, keys: list[tuple[int, str]], from_statuses: tuple[Status, ...], batch: bytes) -> None:
+    """Back to CREATED for a new scan, marked as queued by `batch`, those of the contracts in `from_statuses`."""
+    if not keys:
+        return
+    placeholders, values = _keys_in(keys)
+    statuses = ", ".join(["%s"] * len(from_statuses))
     cursor.execute(
         f"UPDATE contracts SET status = 'CREATED', error_code = NULL, error_message = NULL, attempts = 0,"
-        f" updated_at = {_NOW} WHERE chain_id = %s AND address = %s AND status IN ({placeholders})",
-        (chain_id, address, *from_statuses),
+        f" updated_at = {_NOW}, queued_by = %s WHERE (chain_id, address) IN ({placeholders})"
+        f" AND status IN ({statuses})",
+        [batch, *values, *from_statuses],
     )
-    return cursor.rowcount == 1
+
+
+def get_many(cursor, keys: list[tuple[int, str]], batch: bytes) -> dict[tuple[int, str], tuple[Contract, bool]]:
+    """The contracts of these keys, each with whether `batch` queued it, in one query."""
+    placeholders, values = _keys_in(keys)
+    cursor.execute(f"SELECT {_COLUMNS}, queued_by = %s FROM contracts WHERE (chain_id, address) IN ({placeholders})",
+                   [batch, *values])
+    found = {}
+    for row in cursor.fetchall():
+        contract = _contract(row[:-1])[1]
+        found[(contract.chain_id, contract.address)] = (contract, bool(row[-1]))
+    return found
 
 
 def claim(cursor, chain_id: int, address: str) -> tuple[int, Contract] | None:
@@ -65,6 +91,26 @@ def requeue_for_retry(cursor, contract_id: int) -> bool:
     return cursor.rowcount == 1
 
 
+def stuck(cursor, older_than_s: float, limit: int) -> list[tuple[int, int, str]]:
+    """(id, chain_id, address) of contracts in CREATED or PROCESS untouched for longer than `older_than_s`."""
+    cursor.execute(
+        f"SELECT id, chain_id, address FROM contracts WHERE status IN ('CREATED', 'PROCESS')"
+        f" AND updated_at < {_NOW} - INTERVAL %s MICROSECOND ORDER BY updated_at LIMIT %s",
+        (int(older_than_s * 1e6), limit),
+    )
+    return list(cursor.fetchall())
+
+
+def requeue_stuck(cursor, contract_id: int, older_than_s: float) -> bool:
+    """Back to CREATED if still stuck: of several sweepers racing for one row, one wins."""
+    cursor.execute(
+        f"UPDATE contracts SET status = 'CREATED', updated_at = {_NOW} WHERE id = %s"
+        f" AND status IN ('CREATED', 'PROCESS') AND updated_at < {_NOW} - INTERVAL %s MICROSECOND",
+        (contract_id, int(older_than_s * 1e6)),
+    )
+    return cursor.rowcount == 1
+
+
 def save_success(cursor, contract_id: int, payload: bytes, *, contract_name, compiler_version, language,
                  proxy: bool, implementation: str | None) -> bool:
     """Store the source and mark SUCCESS; False (and nothing stored) if the row is no longer PROCESS."""
@@ -72,7 +118,8 @@ def save_success(cursor, contract_id: int, payload: bytes, *, contract_name, com
         f"UPDATE contracts SET status = 'SUCCESS', error_code = NULL, error_message = NULL,"
         f" contract_name = %s, compiler_version = %s, language = %s, proxy = %s, implementation = %s,"
         f" updated_at = {_NOW} WHERE id = %s AND status = 'PROCESS'",
-        (contract_name, compiler_version, language, proxy, implementation, contract_id),
+        (_text(contract_name, 255), _text(compiler_version, 128), _text(language, 32), proxy, implementation,
+         contract_id),
     )
     if cursor.rowcount != 1:
         return False
@@ -89,7 +136,7 @@ def save_error(cursor, contract_id: int, code: str, message: str) -> bool:
     cursor.execute(
         f"UPDATE contracts SET status = 'ERROR', error_code = %s, error_message = %s, updated_at = {_NOW}"
         " WHERE id = %s AND status = 'PROCESS'",
-        (code, message[:1024], contract_id),
+        (code, _text(message, 1024), contract_id),
     )
     return cursor.rowcount == 1
 

@@ -4,97 +4,14 @@ real MariaDB and RabbitMQ, the fake Etherscan over HTTP counting what it receive
 from __future__ import annotations
 
 import io
-import os
 import time
-import uuid
 import zipfile
-from contextlib import contextmanager
-from dataclasses import dataclass
 
-import httpx
-import pika
 from prometheus_client import REGISTRY
 
 from ethsource import contracts, sources
-from ethsource.addresses import to_checksum
-from ethsource.config import get_settings
-from ethsource.db import get_database
-from ethsource.etherscan import get_client
-from ethsource.queue import Consumer, Topology, get_publisher
-from ethsource_local.fake_etherscan import FakeConfig, expected_files, implementation_of, running, shape_of
-
-SETTINGS_CACHES = (get_settings, get_database, get_publisher, get_client)
-
-
-@dataclass
-class Scanner:
-    fake_url: str
-    topology: Topology
-
-    def stats(self) -> dict:
-        return httpx.get(self.fake_url.replace("/v2/api", "/_fake/stats")).json()
-
-    def submit_and_wait(self, addresses: list[str], timeout: float = 120.0) -> dict[str, dict]:
-        for address in addresses:
-            contracts.submit(1, address)
-        deadline = time.monotonic() + timeout
-        pending = set(addresses)
-        results = {}
-        while pending and time.monotonic() < deadline:
-            for address in list(pending):
-                contract = contracts.get(1, address)
-                if contract.status in ("SUCCESS", "ERROR"):
-                    results[address] = contract.model_dump(mode="json")
-                    pending.discard(address)
-            time.sleep(0.1)
-        assert not pending, f"{len(pending)} contracts never settled"
-        return results
-
-    def depth(self) -> dict[str, int]:
-        connection = pika.BlockingConnection(pika.URLParameters(get_settings().rabbitmq_url))
-        channel = connection.channel()
-        counts = {q: channel.queue_declare(q, passive=True).method.message_count for q in self.topology.all_queues}
-        connection.close()
-        return counts
-
-
-@contextmanager
-def scanner(service_env, db, fake: FakeConfig, **settings):
-    """A scan consumer in this process with the given settings, against a fake of its own and a queue of its own."""
-    with running(fake) as fake_url:
-        env = {**service_env, "SCAN_QUEUE": f"{service_env['SCAN_QUEUE']}.{uuid.uuid4().hex[:6]}",
-               "ETHERSCAN_API_URL": fake_url, "SCAN_CONCURRENCY": "32", **settings}
-        saved = dict(os.environ)
-        os.environ.update(env)
-        for cached in SETTINGS_CACHES:
-            cached.cache_clear()
-        topology = Topology.from_settings(get_settings())
-        consumer = Consumer(get_settings().rabbitmq_url, topology, contracts.settle_message, 32)
-        consumer.start()
-        try:
-            assert consumer.connected.wait(10)
-            yield Scanner(fake_url, topology)
-        finally:
-            consumer.stop()
-            connection = pika.BlockingConnection(pika.URLParameters(get_settings().rabbitmq_url))
-            for queue in topology.all_queues:
-                connection.channel().queue_delete(queue)
-            connection.close()
-            get_publisher().close()
-            os.environ.clear()
-            os.environ.update(saved)
-            for cached in SETTINGS_CACHES:
-                cached.cache_clear()
-
-
-def fresh(shape: str, count: int) -> list[str]:
-    """Random addresses of one shape, so no other test or run has seen them."""
-    found = []
-    while len(found) < count:
-        address = to_checksum("0x" + os.urandom(20).hex())
-        if shape_of(address) == shape:
-            found.append(address)
-    return found
+from ethsource_local.fake_etherscan import FakeConfig, expected_files, implementation_of
+from tests.scanning import fresh, scanner
 
 
 def metric(name: str, **labels) -> float:

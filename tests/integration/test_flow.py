@@ -8,8 +8,11 @@ import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 
+import pika
 import pytest
 
+from ethsource.config import Settings
+from ethsource.queue import Topology
 from ethsource.sources import safe_path
 from ethsource_local.fake_etherscan import address_with_shape, expected_files
 
@@ -188,3 +191,22 @@ def test_gateway_serves_health_metrics_and_the_openapi_document(system):
     assert {"/contracts", "/contracts/{address}", "/contracts/{address}/source"} <= document["paths"].keys()
     unknown = system.http.get("/nowhere")
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("body", [b"not json", b'{"chain_id": 1, "address": "0x12"}',
+                                  b'{"chain_id": 1, "address": "0xdAC17F958D2ee523a2206206994597C13D831ec7", "x": 1}',
+                                  b'{"chain_id": 424242, "address": "0xdAC17F958D2ee523a2206206994597C13D831ec7"}'])
+def test_a_poison_message_is_dead_lettered_and_the_scanner_goes_on(system, service_env, body):
+    topology = Topology.from_settings(Settings.from_env(service_env))
+    connection = pika.BlockingConnection(pika.URLParameters(service_env["RABBITMQ_URL"]))
+    channel = connection.channel()
+    dead_before = channel.queue_declare(topology.dead_letter_queue, passive=True).method.message_count
+    channel.basic_publish("", topology.queue, body, pika.BasicProperties(delivery_mode=2))
+    deadline = time.monotonic() + 15
+    while channel.queue_declare(topology.dead_letter_queue, passive=True).method.message_count == dead_before:
+        assert time.monotonic() < deadline, "the poison message never reached the dead-letter queue"
+        time.sleep(0.1)
+    connection.close()
+    address = address_with_shape("solidity_single", 40)
+    system.http.post("/contracts", json={"address": address, "refresh": True})
+    assert system.wait_terminal(address)["status"] == "SUCCESS"

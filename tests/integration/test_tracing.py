@@ -1,0 +1,61 @@
+"""One trace from submit through RabbitMQ to scan and the Etherscan call, exported over real OTLP/HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from ethsource_local.fake_etherscan import address_with_shape
+
+
+def spans_of_trace(receiver, trace_id: str, services: set[str], timeout: float = 15.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        spans = [s for s in receiver.spans if s.trace_id == trace_id]
+        if services <= {s.service for s in spans} or time.monotonic() > deadline:
+            return spans
+        time.sleep(0.1)
+
+
+def test_one_trace_runs_from_submit_through_the_queue_to_scan_and_etherscan(system, otlp_receiver):
+    address = address_with_shape("solidity_single", 7)
+    assert system.http.post("/contracts", json={"address": address}).status_code == 202
+    assert system.wait_terminal(address)["status"] == "SUCCESS"
+
+    deadline = time.monotonic() + 15
+    while not any(s.attributes.get("ethsource.address") == address for s in otlp_receiver.spans):
+        assert time.monotonic() < deadline, "no span of the scan arrived"
+        time.sleep(0.1)
+    trace_ids = {s.trace_id for s in otlp_receiver.spans if s.attributes.get("ethsource.address") == address}
+    assert len(trace_ids) == 1, "the scan's spans carry the submit's trace id"
+    [trace_id] = trace_ids
+    spans = spans_of_trace(otlp_receiver, trace_id, {"ethsource-submit", "ethsource-scan"})
+    names = {(s.service, s.name) for s in spans}
+    assert ("ethsource-submit", "POST /contracts") in names
+    assert any(service == "ethsource-submit" and name.endswith(" publish") for service, name in names)
+    assert any(service == "ethsource-scan" and name.endswith(" process") for service, name in names)
+    assert ("ethsource-scan", "etherscan getsourcecode") in names
+    assert any(s.service == "ethsource-scan" and s.attributes.get("db.system") == "mysql" for s in spans)
+
+    publish = next(s for s in spans if s.name.endswith(" publish"))
+    process = next(s for s in spans if s.name.endswith(" process"))
+    assert process.parent_span_id == publish.span_id  # the context crossed RabbitMQ in the message headers
+
+
+def test_logs_carry_the_trace_and_span_ids(system, otlp_receiver):
+    address = address_with_shape("vyper_single", 7)
+    system.http.post("/contracts", json={"address": address})
+    system.wait_terminal(address)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        scan_logs = [json.loads(line) for line in system.log_path.read_text().splitlines()
+                     if line.startswith("{") and address in line]
+        if scan_logs:
+            break
+        time.sleep(0.1)
+    [log] = [entry for entry in scan_logs if entry["message"] == "scan succeeded"]
+    assert log["service"] == "scan" and log["level"] == "INFO"
+    assert log["chain_id"] == 1 and log["address"] == address
+    assert len(log["trace_id"]) == 32 and len(log["span_id"]) == 16
+    trace_spans = spans_of_trace(otlp_receiver, log["trace_id"], {"ethsource-submit", "ethsource-scan"})
+    assert {"ethsource-submit", "ethsource-scan"} <= {s.service for s in trace_spans}
