@@ -9,7 +9,9 @@ missing=()
 command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
 command -v rabbitmq-server >/dev/null || [ -x /usr/sbin/rabbitmq-server ] || missing+=(rabbitmq-server)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
-for extra in ${EXTRA_DEBIAN_PACKAGES:-}; do
+# Prometheus, Alertmanager and node-exporter: `make observe` runs them; tests run them, promtool, amtool and
+# docker-compose (its `config` check of local/docker-compose.yaml).
+for extra in prometheus prometheus-alertmanager prometheus-node-exporter docker-compose ${EXTRA_DEBIAN_PACKAGES:-}; do
   dpkg -s "$extra" >/dev/null 2>&1 || missing+=("$extra")
 done
 if [ ${#missing[@]} -gt 0 ]; then
