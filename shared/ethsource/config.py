@@ -30,6 +30,7 @@ class Settings:
     scan_max_attempts: int = 6  # Etherscan calls per scan before a passing fault becomes ERROR
     scan_retry_base_delay_s: float = 2.0  # back-off before retry n: base * 2**(n-1), with jitter
     scan_max_source_bytes: int = 20 * 1024 * 1024
+    scan_lease_s: float = 120.0  # a PROCESS row untouched this long lost its scanner: another may take it
     sweep_after_s: float = 600.0  # a contract untouched this long in CREATED/PROCESS is queued again
     sweep_interval_s: float = 0.0  # > 0: the sweep function schedules itself (local runs, docker-compose)
     otel_exporter_otlp_endpoint: str | None = None
@@ -51,6 +52,7 @@ class Settings:
             scan_max_attempts=int(_number(env, "SCAN_MAX_ATTEMPTS", 6)),
             scan_retry_base_delay_s=_number(env, "SCAN_RETRY_BASE_DELAY", 2.0),
             scan_max_source_bytes=int(_number(env, "SCAN_MAX_SOURCE_BYTES", 20 * 1024 * 1024)),
+            scan_lease_s=_number(env, "SCAN_LEASE", 120.0),
             sweep_after_s=_number(env, "SWEEP_AFTER", 600.0),
             sweep_interval_s=_number(env, "SWEEP_INTERVAL", 0.0),
             otel_exporter_otlp_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,

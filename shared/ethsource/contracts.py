@@ -166,6 +166,7 @@ class ScanOutcome(StrEnum):
     ERROR = "error"  # recorded as ERROR with a code
     RETRY = "retry"  # a passing fault: back in the queue after a delay
     SKIPPED = "skipped"  # nothing to do: an unknown contract, or one already settled (a redelivery)
+    DEFERRED = "deferred"  # another copy holds the contract: this one looks again after the lease
     POISON = "poison"
 
 
@@ -173,11 +174,19 @@ def scan(chain_id: int, address: str) -> ScanOutcome:
     """Fetch, parse and store one contract's source, or record why not, or schedule a retry."""
     where = {"chain_id": chain_id, "address": address}
     database = get_database()
+    settings = get_settings()
     with database.transaction() as cursor:
-        claimed = store.claim(cursor, chain_id, address)
+        claimed = store.claim(cursor, chain_id, address, settings.scan_lease_s)
     if claimed is None:
         log.info("nothing to scan", extra=where)
         return ScanOutcome.SKIPPED
+    if isinstance(claimed, float):
+        # Another copy of this message is being scanned right now, or its scanner died: look again when the
+        # lease has run out; by then the row is settled (this copy is skipped) or free to take.
+        get_publisher().publish(ScanMessage(chain_id=chain_id, address=address).to_body(),
+                                delay_queue=get_publisher().topology.recheck_queue, delay_s=claimed + 1)
+        log.info("contract busy, looking again after its lease", extra={**where, "delay_s": round(claimed, 1)})
+        return ScanOutcome.DEFERRED
     contract_id, contract = claimed
     try:
         source = fetch_source(chain_id, address)
@@ -218,8 +227,9 @@ def schedule_retry(contract_id: int, contract: Contract, error: EtherscanError) 
     delay = delay / 2 + random.uniform(0, delay / 2)  # jitter: retries of a burst of faults spread out
     with get_database().transaction() as cursor:
         store.requeue_for_retry(cursor, contract_id)
-        get_publisher().publish(ScanMessage(chain_id=contract.chain_id, address=contract.address).to_body(),
-                                retry=contract.attempts, delay_s=delay)
+        publisher = get_publisher()
+        publisher.publish(ScanMessage(chain_id=contract.chain_id, address=contract.address).to_body(),
+                          delay_queue=publisher.topology.retry_queue(contract.attempts), delay_s=delay)
     SCAN_RETRIES.labels(error.code).inc()
     log.info("scan will be retried", extra={"chain_id": contract.chain_id, "address": contract.address,
                                             "attempt": contract.attempts, "delay_s": round(delay, 3),

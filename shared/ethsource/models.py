@@ -51,7 +51,7 @@ class Contract(BaseModel):
 
 
 class SubmitRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # "1" is not a chain id, 0 is not a boolean
 
     address: str = Field(examples=["0xdAC17F958D2ee523a2206206994597C13D831ec7"])
     chain_id: int = 1

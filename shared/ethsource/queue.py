@@ -1,8 +1,9 @@
-"""RabbitMQ through pika: a durable scan queue, persistent confirmed publishes, a threaded consumer.
+"""RabbitMQ through pika: a durable scan queue, persistent committed publishes, a threaded consumer.
 
-Topology: the work queue `<q>`; its dead-letter queue `<q>.dead` for poison messages; and one delay queue per
-retry `<q>.retry.<n>`, whose messages expire (per-message TTL, so each can carry its own jitter) and are then
-dead-lettered back to the work queue. A retry waits in RabbitMQ, not in a consumer thread.
+Topology: the work queue `<q>`; its dead-letter queue `<q>.dead` for poison messages; and delay queues, one per
+retry `<q>.retry.<n>` and one for rechecks `<q>.recheck`, whose messages expire (per-message TTL, so each can
+carry its own delay and jitter) and are then dead-lettered back to the work queue. A retry waits in RabbitMQ,
+not in a consumer thread.
 """
 
 from __future__ import annotations
@@ -58,16 +59,25 @@ class Topology:
         return f"{self.queue}.retry.{retry}"
 
     @property
+    def recheck_queue(self) -> str:
+        """Where a copy of a message whose contract is being scanned waits for the scan's lease to end."""
+        return f"{self.queue}.recheck"
+
+    @property
+    def delay_queues(self) -> list[str]:
+        return [*(self.retry_queue(n) for n in range(1, self.retries + 1)), self.recheck_queue]
+
+    @property
     def all_queues(self) -> list[str]:
-        return [self.queue, self.dead_letter_queue, *(self.retry_queue(n) for n in range(1, self.retries + 1))]
+        return [self.queue, self.dead_letter_queue, *self.delay_queues]
 
     def declare(self, channel: BlockingChannel) -> None:
         """Every queue, durable; declaring is idempotent."""
         channel.queue_declare(self.dead_letter_queue, durable=True)
         channel.queue_declare(self.queue, durable=True, arguments={
             "x-dead-letter-exchange": "", "x-dead-letter-routing-key": self.dead_letter_queue})
-        for retry in range(1, self.retries + 1):
-            channel.queue_declare(self.retry_queue(retry), durable=True, arguments={
+        for delay_queue in self.delay_queues:
+            channel.queue_declare(delay_queue, durable=True, arguments={
                 "x-dead-letter-exchange": "", "x-dead-letter-routing-key": self.queue})
 
 
@@ -105,16 +115,16 @@ class Publisher:
             self._channel.tx_select()
         return self._channel
 
-    def publish(self, body: bytes, headers: dict | None = None, *, retry: int | None = None,
+    def publish(self, body: bytes, headers: dict | None = None, *, delay_queue: str | None = None,
                 delay_s: float = 0.0) -> None:
         """Returns once the broker has committed the persistent message; Unavailable otherwise.
 
-        With `retry`, the message goes to that retry's delay queue and comes back to work after `delay_s`.
+        With `delay_queue` (a retry or the recheck queue), the message comes back to work after `delay_s`.
         """
-        queue = self.topology.queue if retry is None else self.topology.retry_queue(retry)
+        queue = delay_queue or self.topology.queue
         headers = dict(headers or {})
         with publish_span(queue, headers):
-            expiration = None if retry is None else str(int(delay_s * 1000))
+            expiration = None if delay_queue is None else str(int(delay_s * 1000))
             self._commit([(queue, body, _properties(headers, expiration))])
 
     def publish_batch(self, messages: list[tuple[bytes, Context | None]]) -> None:

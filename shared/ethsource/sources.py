@@ -295,7 +295,7 @@ def _text(item: dict, key: str) -> str:
 def _abi(text: str) -> list | None:
     try:
         abi = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return abi if isinstance(abi, list) else None
 

@@ -75,14 +75,25 @@ def get_many(cursor, keys: list[tuple[int, str]], batch: bytes) -> dict[tuple[in
     return found
 
 
-def claim(cursor, chain_id: int, address: str) -> tuple[int, Contract] | None:
-    """Mark PROCESS and count the attempt; None when the contract is unknown or already settled."""
+def claim(cursor, chain_id: int, address: str, lease_s: float) -> tuple[int, Contract] | float | None:
+    """Mark PROCESS and count the attempt, and return the contract.
+
+    A PROCESS row is taken only once its lease ran out (its scanner died); before that, the seconds left of
+    the lease are returned. None when the contract is unknown or already settled.
+    """
+    lease = int(lease_s * 1e6)
     cursor.execute(
         f"UPDATE contracts SET status = 'PROCESS', attempts = attempts + 1, updated_at = {_NOW}"
-        " WHERE chain_id = %s AND address = %s AND status IN ('CREATED', 'PROCESS')",
-        (chain_id, address),
+        " WHERE chain_id = %s AND address = %s AND (status = 'CREATED'"
+        f" OR (status = 'PROCESS' AND updated_at < {_NOW} - INTERVAL %s MICROSECOND))",
+        (chain_id, address, lease),
     )
-    return get(cursor, chain_id, address) if cursor.rowcount == 1 else None
+    if cursor.rowcount == 1:
+        return get(cursor, chain_id, address)
+    cursor.execute(f"SELECT %s - TIMESTAMPDIFF(MICROSECOND, updated_at, {_NOW}) FROM contracts"
+                   " WHERE chain_id = %s AND address = %s AND status = 'PROCESS'", (lease, chain_id, address))
+    row = cursor.fetchone()
+    return max(row[0], 0) / 1e6 if row else None
 
 
 def requeue_for_retry(cursor, contract_id: int) -> bool:

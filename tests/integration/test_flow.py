@@ -15,6 +15,7 @@ from ethsource.config import Settings
 from ethsource.queue import Topology
 from ethsource.sources import safe_path
 from ethsource_local.fake_etherscan import address_with_shape, expected_files
+from ethsource_local.functions import FUNCTIONS
 
 VERIFIED_SHAPES = ["solidity_single", "solidity_multi", "solidity_standard_json", "vyper_single",
                    "vyper_standard_json", "proxy"]
@@ -183,7 +184,7 @@ def test_download_before_success_is_409(system, db):
 
 def test_gateway_serves_health_metrics_and_the_openapi_document(system):
     assert system.http.get("/healthz").json()["status"] == "ok"
-    for function in ("submit", "status", "download", "scan"):
+    for function in FUNCTIONS:
         assert system.http.get(f"/functions/{function}/healthz").status_code == 200
         metrics = system.http.get(f"/functions/{function}/metrics").text
         assert "ethsource_http_requests_total" in metrics
