@@ -132,6 +132,9 @@ def otlp_receiver() -> Iterator[OtlpReceiver]:
 @pytest.fixture(scope="session")
 def system(service_env, db, otlp_receiver, tmp_path_factory) -> Iterator[System]:
     env = {**service_env, "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "200",
-           "ETHERSCAN_API_KEYS": ""}  # no keys: the runner starts its fake Etherscan
+           "ETHERSCAN_API_KEYS": "",  # no keys: the runner starts its fake Etherscan
+           # The rows other tests leave stuck on purpose are theirs: the system's sweep has no timer and takes
+           # only rows over a day old, which only tests/integration/test_sweeper.py plants.
+           "SWEEP_INTERVAL": "0", "SWEEP_AFTER": "86400"}
     with running_system(env, tmp_path_factory.mktemp("system") / "run.log") as system:
         yield system

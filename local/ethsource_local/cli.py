@@ -27,8 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("migrate", help="create the database if needed and apply pending migrations")
 
     invoke = commands.add_parser(
-        "invoke", help="run one function on an event file: API Gateway (v2, v1), ALB and Amazon MQ events go to "
-                       "its Lambda handler, a CloudEvent to its HTTP endpoint")
+        "invoke", help="run one function on an event file: API Gateway (v2, v1), ALB, Amazon MQ and scheduled "
+                       "(EventBridge) events go to its Lambda handler, a CloudEvent to its HTTP endpoint")
     invoke.add_argument("function", choices=FUNCTIONS)
     invoke.add_argument("--event", type=Path, required=True,
                         help="a JSON event file, e.g. local/events/submit-apigw-v2.json or scan-cloudevent.json")

@@ -8,8 +8,9 @@ from pathlib import Path
 from types import ModuleType
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-FUNCTIONS = ("submit", "status", "download", "scan")
-HTTP_FUNCTIONS = ("submit", "status", "download")
+# In the order of the local layout's ports (runner.Layout): the gateway's + 1, + 2, ...; new functions go last.
+FUNCTIONS = ("submit", "status", "download", "scan", "sweep")
+HTTP_FUNCTIONS = ("submit", "status", "download")  # the API's; scan takes messages, sweep runs on a schedule
 
 
 def handler_path(name: str) -> Path:

@@ -1,8 +1,8 @@
 """Run one function on an event file, in this process, and print its answer.
 
-The kind of event picks the entry point: API Gateway (HTTP API v2, REST API v1) and ALB events and Amazon MQ
-(RabbitMQ) events go to the function's Lambda handler; a CloudEvent (JSON with `specversion`) is posted to the
-function's HTTP endpoint in structured mode, as Knative pushes a scan message.
+The kind of event picks the entry point: API Gateway (HTTP API v2, REST API v1), ALB, Amazon MQ (RabbitMQ) and
+EventBridge schedule events go to the function's Lambda handler; a CloudEvent (JSON with `specversion`) is posted
+to the function's HTTP endpoint in structured mode, as Knative pushes a scan message or a PingSource its ping.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
@@ -25,6 +26,8 @@ from ethsource.db import connect_args, migrate
 from .functions import FUNCTIONS, PROJECT_ROOT
 
 GATEWAY_DIR = PROJECT_ROOT / "local" / "gateway"
+# Seconds between sweeps when SWEEP_INTERVAL is not set: the platforms' schedulers run sweep every minute.
+LOCAL_SWEEP_INTERVAL = "60"
 
 HOW_TO_GET_SERVICES = """\
   On Debian/Ubuntu, `make services` installs and starts MariaDB and RabbitMQ on this machine.
@@ -78,12 +81,27 @@ class Runner:
                                            "--port", str(self.layout.port("fake-etherscan")),
                                            "--latency-ms", str(self.fake_latency_ms)], env)
         for name in FUNCTIONS:
-            function_env = {**env, "POWERTOOLS_SERVICE_NAME": name}
-            if name == "scan":
-                function_env["SCAN_CONSUMER"] = "true"
             self._spawn(name, [sys.executable, "-m", "ethsource_local.cli", "serve", name, "--host", "127.0.0.1",
-                               "--port", str(self.layout.port(name))], function_env)
+                               "--port", str(self.layout.port(name))], self.function_env(name, env))
         self._spawn("gateway", self._gateway_command(), env)
+
+    @staticmethod
+    def function_env(name: str, env: Mapping[str, str]) -> dict[str, str]:
+        """The environment a function runs with here, where no platform pushes messages or keeps a schedule."""
+        function_env = {**env, "POWERTOOLS_SERVICE_NAME": name}
+        if name == "scan":
+            function_env["SCAN_CONSUMER"] = "true"
+        if name == "sweep":
+            function_env["SWEEP_INTERVAL"] = env.get("SWEEP_INTERVAL") or LOCAL_SWEEP_INTERVAL
+        return function_env
+
+    def gateway_site(self) -> str:
+        """The gateway's nginx site: the template with every function's upstream at its port here."""
+        return Template((GATEWAY_DIR / "ethsource.conf.template").read_text()).safe_substitute(
+            GATEWAY_PORT=f"127.0.0.1:{self.layout.gateway}",
+            GATEWAY_STATIC=str(GATEWAY_DIR),
+            **{f"{name.upper()}_UPSTREAM": f"127.0.0.1:{self.layout.port(name)}" for name in FUNCTIONS},
+        )
 
     def _gateway_command(self) -> list[str]:
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -91,12 +109,7 @@ class Runner:
             raise SystemExit("nginx is needed for the local gateway: `make services` (or apt-get install nginx-light)")
         run_dir = self.layout.run_dir
         (run_dir / "tmp").mkdir(parents=True, exist_ok=True)
-        site = Template((GATEWAY_DIR / "ethsource.conf.template").read_text()).safe_substitute(
-            GATEWAY_PORT=f"127.0.0.1:{self.layout.gateway}",
-            GATEWAY_STATIC=str(GATEWAY_DIR),
-            **{f"{name.upper()}_UPSTREAM": f"127.0.0.1:{self.layout.port(name)}" for name in FUNCTIONS},
-        )
-        (run_dir / "ethsource.conf").write_text(site)
+        (run_dir / "ethsource.conf").write_text(self.gateway_site())
         (run_dir / "nginx.conf").write_text(
             "worker_processes 1;\nerror_log stderr warn;\npid nginx.pid;\n"
             "events { worker_connections 8192; }\n"
@@ -155,6 +168,10 @@ class Runner:
         for name in FUNCTIONS:
             lines.append(f"  {name:<15} {self.layout.url(name)}  (health {base}/functions/{name}/healthz,"
                          f" metrics {base}/functions/{name}/metrics)")
+        interval = float(self.function_env("sweep", os.environ)["SWEEP_INTERVAL"])
+        when = f"every {interval:g} s" if interval > 0 else "only on request (SWEEP_INTERVAL=0)"
+        lines.append(f"  {'':<15} sweep queues again the contracts stuck over {self.settings.sweep_after_s:g} s, "
+                     f"{when}; one now: curl -X POST {base}/functions/sweep/")
         etherscan = (f"fake, {self.layout.url('fake-etherscan')}/v2/api" if "fake-etherscan" in self.processes
                      else self.settings.etherscan_api_url)
         lines.append(f"  {'etherscan':<15} {etherscan}")

@@ -58,6 +58,8 @@ def create_app(function: str, *, health_checks: dict[str, Callable[[], None]], d
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):
+        if exc.status_code == 400:  # FastAPI's answer to a body it cannot decode (e.g. not UTF-8)
+            return error_response(422, "invalid_json", f"body: {exc.detail}")
         code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
 

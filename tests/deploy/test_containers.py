@@ -85,6 +85,15 @@ def test_openfaas_scan_is_invoked_by_the_rabbitmq_connector_for_the_scan_queue(s
     assert "ETHERSCAN_API_KEYS_FILE" in scan["environment"]
 
 
+def test_openfaas_sweep_is_invoked_by_the_cron_connector_every_minute_with_the_secrets_it_needs(stack):
+    functions = stack["functions"]
+    sweep = functions["sweep"]
+    assert sweep["annotations"] == {"topic": "cron-function", "schedule": "*/1 * * * *"}
+    assert ("POST", "/") in paths_of("sweep")  # where the connector posts
+    assert sweep["secrets"] == [secret for secret in functions["scan"]["secrets"] if "etherscan" not in secret]
+    assert not {name for name in sweep["environment"] if name.startswith("ETHERSCAN")}
+
+
 # Knative -----------------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -153,6 +162,14 @@ def test_the_rabbitmq_source_pushes_the_scan_queue_to_the_scan_service(knative):
     assert ("POST", "/") in paths_of("scan")
 
 
+def test_a_ping_source_posts_to_the_sweep_service_every_minute(knative):
+    (source,) = [manifest for (kind, _), manifest in knative.items() if kind == "PingSource"]
+    assert source["apiVersion"] == "sources.knative.dev/v1"
+    assert source["spec"]["schedule"] == "*/1 * * * *"
+    assert source["spec"]["sink"]["ref"] == {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "sweep"}
+    assert ("POST", "/") in paths_of("sweep")  # a Knative sink receives the event at its root
+
+
 def test_the_migration_job_runs_the_migrate_command_of_the_image(knative):
     job = knative["Job", "ethsource-migrate"]
     (container,) = job["spec"]["template"]["spec"]["containers"]
@@ -181,3 +198,20 @@ def test_compose_runs_each_function_from_the_one_image(compose, setting_names):
     for name, service in from_image.items():
         assert service["build"]["dockerfile"] == "Dockerfile"
         assert set(service.get("environment", {})) <= setting_names | {"FUNCTION", "PORT"}, name
+
+
+def test_compose_runs_sweep_on_its_own_timer(compose):
+    sweep = compose["services"]["sweep"]["environment"]
+    assert sweep["FUNCTION"] == "sweep"
+    assert float(sweep["SWEEP_INTERVAL"]) > 0  # no scheduler in compose calls it
+
+
+def test_compose_gateway_fills_each_upstream_of_the_template_with_its_function_service(compose):
+    gateway = compose["services"]["gateway"]
+    variables = set(re.findall(r"\$\{(\w+)\}", (PROJECT_ROOT / "local" / "gateway" / "ethsource.conf.template")
+                               .read_text()))
+    assert variables <= set(gateway["environment"])
+    port = compose["services"]["submit"]["environment"]["PORT"]
+    for function in FUNCTIONS:
+        assert gateway["environment"][f"{function.upper()}_UPSTREAM"] == f"{function}:{port}"
+        assert function in gateway["depends_on"]  # nginx resolves every upstream's host when it starts

@@ -116,6 +116,16 @@ def test_scan_is_triggered_by_the_scan_queue_with_the_brokers_basic_auth_secret(
     assert environment(template, scan)["SCAN_QUEUE"] == {"Ref": "ScanQueue"}
 
 
+def test_sweep_runs_every_minute_and_publishes_to_the_scan_queue_without_the_etherscan_keys(template):
+    sweep = functions_of(template)["sweep"]
+    (trigger,) = sweep["Events"].values()
+    assert (trigger["Type"], trigger["Properties"]["Schedule"]) == ("Schedule", "rate(1 minute)")
+    env = environment(template, sweep)
+    assert env["SCAN_QUEUE"] == environment(template, functions_of(template)["scan"])["SCAN_QUEUE"]
+    assert env["RABBITMQ_PASSWORD_SECRET_ARN"] == {"Ref": "BrokerSecretArn"}
+    assert not {name for name in env if name.startswith("ETHERSCAN")}
+
+
 def test_every_environment_name_is_one_the_code_reads(template, setting_names):
     for name, function in functions_of(template).items():
         assert set(environment(template, function)) <= setting_names, name

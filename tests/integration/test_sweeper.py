@@ -4,10 +4,24 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from ethsource import contracts
 from ethsource_local.fake_etherscan import FakeConfig
 from ethsource_local.functions import load
+from ethsource_local.invoke import request
 from tests.scanning import fresh, scanner
+
+# How the container platforms' schedulers call sweep's POST /: Knative's PingSource sends a binary-mode
+# CloudEvent, OpenFaaS's cron-connector a plain POST.
+PING_SOURCE = ({"ce-specversion": "1.0", "ce-id": "1", "ce-type": "dev.knative.sources.ping",
+                "ce-source": "/apis/v1/namespaces/ethsource/pingsources/sweep", "content-type": "application/json"},
+               b'{"task": "sweep"}')
+CRON_CONNECTOR = ({"x-topic": "cron-function"}, b"")
+# Other tests of the run leave rows in CREATED or PROCESS on purpose (at most hours old): the tests that count
+# what a sweep found plant rows older than that and sweep only rows that old.
+SWEEP_AFTER_S = 5 * 86400
+STUCK_S = 10 * 86400
 
 
 def insert(db, address: str, status: str, age_s: int) -> None:
@@ -20,10 +34,10 @@ def insert(db, address: str, status: str, age_s: int) -> None:
 
 def test_contracts_stuck_in_created_or_process_are_queued_again_and_finish(service_env, db):
     lost_message, vanished_scanner = fresh("solidity_single", 2)
-    insert(db, lost_message, "CREATED", 3600)
-    insert(db, vanished_scanner, "PROCESS", 3600)
+    insert(db, lost_message, "CREATED", STUCK_S)
+    insert(db, vanished_scanner, "PROCESS", STUCK_S)
     with scanner(service_env, db, FakeConfig()) as scan:
-        assert contracts.sweep(older_than_s=60) == 2
+        assert contracts.sweep(older_than_s=SWEEP_AFTER_S) == 2
         results = scan.wait([lost_message, vanished_scanner])
     assert {r["status"] for r in results.values()} == {"SUCCESS"}
 
@@ -32,17 +46,17 @@ def test_recent_contracts_are_left_alone(service_env, db):
     [recent] = fresh("solidity_single", 1)
     insert(db, recent, "CREATED", 5)
     with scanner(service_env, db, FakeConfig()):
-        assert contracts.sweep(older_than_s=60) == 0
+        assert contracts.sweep(older_than_s=SWEEP_AFTER_S) == 0
         assert contracts.get(1, recent).status == "CREATED"
 
 
 def test_racing_sweepers_queue_a_stuck_contract_once(service_env, db):
     stuck = fresh("solidity_multi", 20)
     for address in stuck:
-        insert(db, address, "CREATED", 3600)
+        insert(db, address, "CREATED", STUCK_S)
     with scanner(service_env, db, FakeConfig()) as scan:
         with ThreadPoolExecutor(4) as pool:
-            requeued = sum(pool.map(lambda _: contracts.sweep(older_than_s=60), range(4)))
+            requeued = sum(pool.map(lambda _: contracts.sweep(older_than_s=SWEEP_AFTER_S), range(4)))
         results = scan.wait(stuck)
     assert requeued == 20
     assert {r["attempts"] for r in results.values()} == {1}
@@ -55,3 +69,22 @@ def test_the_sweep_function_runs_on_a_scheduled_event(service_env, db):
         answer = load("sweep").handler({"source": "aws.events", "detail-type": "Scheduled Event"}, None)
         assert answer["requeued"] >= 1
         assert scan.wait([stuck])[stuck]["status"] == "SUCCESS"
+
+
+@pytest.mark.parametrize("headers, body", [PING_SOURCE, CRON_CONNECTOR], ids=["pingsource", "cron-connector"])
+def test_a_scheduler_posting_to_the_sweep_function_runs_one_sweep(service_env, db, headers, body):
+    [stuck] = fresh("solidity_single", 1)
+    insert(db, stuck, "PROCESS", 3600)
+    with scanner(service_env, db, FakeConfig(), SWEEP_AFTER="60") as scan:
+        answer = request(load("sweep").app, "POST", "/", headers, body)
+        assert answer.status_code == 200 and answer.json()["requeued"] >= 1
+        assert not [name for name in answer.headers if name.startswith("ce-")]  # else Knative takes it as a reply
+        assert scan.wait([stuck])[stuck]["status"] == "SUCCESS"
+
+
+def test_the_running_systems_sweep_is_reached_through_the_gateway(system, db):
+    [stuck] = fresh("proxy", 1)
+    insert(db, stuck, "CREATED", 2 * 86400)  # older than the test system's SWEEP_AFTER (tests/conftest.py)
+    answer = system.http.post("/functions/sweep/")
+    assert answer.status_code == 200 and answer.json()["requeued"] >= 1
+    assert system.wait_terminal(stuck)["status"] == "SUCCESS"

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from ethsource_local.functions import FUNCTIONS
 from ethsource_local.invoke import request
 
 
-@pytest.mark.parametrize("function", ["submit", "status", "download", "scan"])
+@pytest.mark.parametrize("function", FUNCTIONS)
 def test_ready_follows_the_database_while_health_only_says_the_process_answers(functions, database_down, function):
     app = functions.modules[function].app
 
