@@ -1,0 +1,304 @@
+"""The benchmark (`make bench`): the HTTP ceiling, submit alone at full speed, then the peak profile end to end.
+
+Everything runs on this machine: a FastAPI hello-world served like a function (the ceiling), measured with
+wrk; then the whole system (`ethsource run` against its own database and queue, the fake Etherscan with
+realistic latency) with wrk submitting fresh addresses closed loop, through the gateway and directly; then
+a fresh system under the `peak` load test. One table compares them; the numbers go to
+load/results/bench-<timestamp>/bench.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pika
+import pymysql
+
+from ethsource.config import Settings
+from ethsource.db import connect_args, database_name
+from ethsource.queue import Topology
+from ethsource_local.functions import PROJECT_ROOT
+from ethsource_local.runner import Layout
+
+from . import loadtest, system
+from .loadtest import RESULTS_DIR
+
+WRK_SCRIPT = Path(__file__).resolve().parent / "wrk" / "bench.lua"
+READY_TIMEOUT_S = 90
+WARM_UP_S = 3
+SETTLE_TIMEOUT_S = 120
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m load.bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="10 s per phase instead of 30 s (wrk) and 60 s (peak)")
+    parser.add_argument("--port", type=int, default=18080, help="the system's gateway (the next 5 ports are taken "
+                                                                "too) and, +10, the hello-world (default 18080)")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
+    parser.add_argument("--workers", type=int, default=2, help="load test worker processes (default 2)")
+    parser.add_argument("--fake-latency-ms", type=float, default=200.0, help="the fake Etherscan's mean latency")
+    parser.add_argument("--fake-jitter-ms", type=float, default=100.0, help="its spread around the mean")
+    parser.add_argument("--database-url", default="mysql://root@127.0.0.1:3306/ethsource_bench")
+    parser.add_argument("--scan-queue", default="ethsource.bench")
+    parser.add_argument("--profile", action="store_true",
+                        help="record the submit function with py-spy while wrk submits through the gateway")
+    args = parser.parse_args(argv)
+    args.wrk_s, args.peak_s, args.drain_s = (10, 10, 30) if args.quick else (30, 60, 120)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not shutil.which("wrk"):
+        print("wrk is needed: apt-get install -y wrk", file=sys.stderr)
+        return 1
+    out = RESULTS_DIR / f"bench-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    out.mkdir(parents=True)
+    # The system under test and this process (the load test checks the database) share these settings.
+    os.environ.update({
+        "DATABASE_URL": args.database_url, "SCAN_QUEUE": args.scan_queue, "LOG_LEVEL": "WARNING",
+        "FAKE_ETHERSCAN_JITTER_MS": str(args.fake_jitter_ms),
+        "ETHERSCAN_RATE_LIMIT": "1000000",  # the fake has no rate limit: leave the client's limiter open
+    })
+    os.environ.pop("ETHERSCAN_API_KEYS", None)  # the fake Etherscan
+    result = {"started_at": datetime.now(UTC).isoformat(), "machine": machine(), "settings": {
+        "wrk_s": args.wrk_s, "peak_s": args.peak_s, "connections": args.connections, "workers": args.workers,
+        "fake_latency_ms": args.fake_latency_ms, "fake_jitter_ms": args.fake_jitter_ms,
+        "scan_concurrency": os.environ.get("SCAN_CONCURRENCY", "default")}}
+    layout = Layout(args.port)
+
+    print(f"[1/3] hello-world ceiling, {args.wrk_s} s each", flush=True)
+    hello_port = args.port + 10
+    with serving([sys.executable, "-m", "load.hello", "--port", str(hello_port)], out / "hello.log",
+                 ready=lambda _log: answers(f"http://127.0.0.1:{hello_port}/async")):
+        result["hello_sync"] = wrk(f"http://127.0.0.1:{hello_port}/sync", args)
+        result["hello_async"] = wrk(f"http://127.0.0.1:{hello_port}/async", args)
+
+    print(f"[2/3] submit alone, closed loop, {args.connections} connections, {args.wrk_s} s each", flush=True)
+    gateway = f"http://127.0.0.1:{layout.gateway}"
+    with local_system(layout, args, out / "system-submit.log"):
+        warm_up(gateway, args)
+        processes = system.find_processes(system.system_ports(gateway, args.database_url, rabbitmq_url()))
+        before = system.usage(processes)
+        with profiling(processes.get("submit"), args, out):
+            result["submit_gateway"] = wrk(gateway, args, "submit")
+        measured = result["submit_gateway"]
+        measured["cpu_share"] = cpu_share(before, system.usage(processes), args.wrk_s) | {
+            "wrk": round(measured["wrk_cpu_s"] / args.wrk_s, 2)}
+        result["submit_direct"] = wrk(layout.url("submit"), args, "submit")
+
+    print(f"[3/3] peak profile end to end, {args.peak_s} s", flush=True)
+    with local_system(layout, args, out / "system-peak.log"):
+        warm_up(gateway, args)
+        peak_args = loadtest.parse_args(["peak", "--duration", str(args.peak_s), "--workers", str(args.workers),
+                                         "--base-url", f"http://127.0.0.1:{layout.gateway}",
+                                         "--drain-timeout", str(args.drain_s), "--output-dir", str(out / "peak")])
+        peak = loadtest.run(peak_args)
+        result["peak"] = {key: peak[key] for key in ("endpoints", "contracts", "database", "processes", "goals")}
+    result["machine"]["load_average_end"] = system.load_average()
+
+    (out / "bench.json").write_text(json.dumps(result, indent=1) + "\n")
+    print(table(result))
+    print(f"results: {out}/bench.json, peak report and chart in {out}/peak/")
+    return 0
+
+
+def machine() -> dict:
+    return {"cpus": os.cpu_count(), "cpu_model": cpu_model(), "load_average_start": system.load_average(),
+            "code": code_version()}
+
+
+def code_version() -> str:
+    """The commit measured, and whether the working tree differed from it."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True).stdout.strip()
+
+    return git("rev-parse", "--short", "HEAD") + (" with local changes" if git("status", "--porcelain") else "")
+
+
+def cpu_model() -> str | None:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
+def rabbitmq_url() -> str:
+    return os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+
+
+def wrk(url: str, args: argparse.Namespace, *script_args: str, seconds: float | None = None) -> dict:
+    command = ["wrk", "-t1", f"-c{args.connections}", f"-d{seconds or args.wrk_s}s", "--timeout", "5s",
+               "-s", str(WRK_SCRIPT), url, "--", *script_args]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    completed = subprocess.run(command, capture_output=True, text=True, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    line = next(line for line in completed.stdout.splitlines() if line.startswith("WRK_JSON "))
+    measured = json.loads(line.removeprefix("WRK_JSON "))
+    measured["rate_per_s"] = round(measured["requests"] / measured["duration_s"], 1)
+    measured["wrk_cpu_s"] = round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 2)
+    return measured
+
+
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+@contextmanager
+def serving(command: list[str], log_path: Path, ready: Callable[[str], bool]):
+    """Run a server process until the block ends; its output goes to log_path, and ready(output) says when."""
+    with open(log_path, "w") as log:  # a file, not a pipe: a full pipe would block the server
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not ready(log_path.read_text()):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"{' '.join(command)} did not start; see {log_path}")
+            time.sleep(0.2)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def warm_up(url: str, args: argparse.Namespace) -> None:
+    """A few seconds of submissions, then wait until they are scanned: a fresh system opens its connection
+    pools on its first requests, and that start-up is not what the phases measure."""
+    wrk(url, args, "submit", seconds=WARM_UP_S)
+    conn = pymysql.connect(**{**connect_args(args.database_url), "autocommit": True})
+    try:
+        deadline = time.monotonic() + SETTLE_TIMEOUT_S
+        with conn.cursor() as cursor:
+            while time.monotonic() < deadline:
+                cursor.execute("SELECT COUNT(*) FROM contracts WHERE status IN ('CREATED', 'PROCESS')")
+                if cursor.fetchone()[0] == 0:
+                    return
+                time.sleep(0.5)
+    finally:
+        conn.close()
+    raise SystemExit(f"the warm-up's contracts were not scanned within {SETTLE_TIMEOUT_S} s")
+
+
+@contextmanager
+def local_system(layout: Layout, args: argparse.Namespace, log_path: Path):
+    """`ethsource run` on a database and queue of its own, emptied before and after."""
+    forget_state(args)
+    command = [sys.executable, "-m", "ethsource_local.cli", "run", "--port", str(layout.gateway),
+               "--fake-latency-ms", str(args.fake_latency_ms)]
+    try:
+        with serving(command, log_path, ready=lambda output: "ethsource is running" in output):
+            yield
+    finally:
+        forget_state(args)
+
+
+def forget_state(args: argparse.Namespace) -> None:
+    """Drop the bench database and queues, so each phase starts empty and no backlog is left behind."""
+    conn = pymysql.connect(**connect_args(args.database_url, with_database=False))
+    with conn.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS `{database_name(args.database_url)}`")
+    conn.close()
+    connection = pika.BlockingConnection(pika.URLParameters(rabbitmq_url()))
+    channel = connection.channel()
+    for queue in Topology.from_settings(Settings.from_env()).all_queues:
+        channel.queue_delete(queue)
+    connection.close()
+
+
+@contextmanager
+def profiling(processes, args: argparse.Namespace, out: Path):
+    """With --profile: py-spy samples the submit function while the block runs (collapsed stacks to a file)."""
+    if not args.profile or not processes:
+        yield
+        return
+    raw = out / "submit-profile.txt"
+    # --gil: only samples holding the GIL, i.e. where the process's (one core of) Python CPU goes.
+    recorder = subprocess.Popen(["uv", "run", "--no-project", "--with", "py-spy", "py-spy", "record", "--gil",
+                                 "--nonblocking", "--format", "raw", "-o", str(raw), "-p", str(processes[0].pid)],
+                                cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        yield
+    finally:
+        recorder.send_signal(signal.SIGINT)  # py-spy writes its output on Ctrl-C
+        recorder.wait(60)
+    if raw.exists():
+        print(top_frames(raw))
+
+
+def top_frames(raw: Path, count: int = 15) -> str:
+    """Where the submit function spent its Python CPU: the innermost frames, by share of samples."""
+    frames, total = Counter(), 0
+    for line in raw.read_text().splitlines():
+        stack, _, samples = line.rpartition(" ")
+        total += int(samples)
+        frames[stack.split(";")[-1]] += int(samples)
+    lines = [f"submit profile ({total} samples, {raw}): innermost frames"]
+    lines += [f"  {n / total:6.1%}  {frame}" for frame, n in frames.most_common(count)]
+    return "\n".join(lines)
+
+
+def cpu_share(before: dict, after: dict, seconds: float) -> dict:
+    """Each process group's CPU use over the phase, in cores (1.0 = one core busy)."""
+    return {name: round((after[name]["cpu_s"] - before[name]["cpu_s"]) / seconds, 2)
+            for name in after if name in before}
+
+
+def table(result: dict) -> str:
+    peak = result["peak"]
+    submit, status, contracts = peak["endpoints"]["submit"], peak["endpoints"]["status"], peak["contracts"]
+    ceiling = result["hello_sync"]["rate_per_s"]
+    rows = [
+        ("hello-world, def route (ceiling)", result["hello_sync"]),
+        ("hello-world, async def route", result["hello_async"]),
+        ("submit alone, via gateway", result["submit_gateway"]),
+        ("submit alone, direct", result["submit_direct"]),
+    ]
+    lines = [f"{'phase':<36}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}{'errors':>8}"]
+    for name, measured in rows:
+        latency = measured["latency_ms"]
+        lines.append(f"{name:<36}{measured['rate_per_s']:>9.0f}" + "".join(
+            f"{latency[k]:>9.1f}" for k in ("p50", "p90", "p99", "max")) + f"{sum(measured['errors'].values()):>8}")
+    for name, stats in (("peak: submit (open loop, 1000/s)", submit), ("peak: status polls", status)):
+        latency = stats["latency_ms"] or {k: float("nan") for k in ("p50", "p90", "p99", "max")}
+        lines.append(f"{name:<36}{stats['rate_per_s'] or 0:>9.0f}" + "".join(
+            f"{latency[k]:>9.1f}" for k in ("p50", "p90", "p99", "max")) + f"{stats['error_count']:>8}")
+    to_success = contracts["submit_to_success_s"] or {}
+    drained = (f"drained {contracts['drain_s']} s after the last submit" if contracts["drain_s"] is not None
+               else f"{contracts['not_settled']} of {contracts['accepted']} not settled at the end")
+    lines += [
+        f"submit alone / ceiling: {result['submit_gateway']['rate_per_s'] / ceiling:.0%} via the gateway, "
+        f"{result['submit_direct']['rate_per_s'] / ceiling:.0%} direct",
+        "CPU (cores) during submit alone via gateway: " + ", ".join(
+            f"{name} {share:.2f}" for name, share in result["submit_gateway"]["cpu_share"].items()),
+        f"peak: submit->SUCCESS p50 {to_success.get('p50')} s, p99 {to_success.get('p99')} s; {drained}; "
+        f"late submissions {submit['late']}",
+        "peak goals: " + ", ".join(f"{name} {'MET' if goal['met'] else 'NOT met'}"
+                                   for name, goal in peak["goals"].items()),
+        f"machine: {result['machine']['cpus']} CPUs ({result['machine']['cpu_model']}), load average "
+        f"{result['machine']['load_average_start']} at start, {result['machine']['load_average_end']} at end",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,230 @@
+"""One load-generating process: submits fresh addresses on a fixed schedule and polls each one to the end.
+
+Open loop: the n-th submission leaves at its scheduled time whether or not earlier ones were answered;
+one that leaves more than LATE_AFTER_S after its time is counted as late (the generator fell behind).
+Each accepted contract is polled once a second until SUCCESS or ERROR, within a cap on the poll rate so
+that a backlog of pending contracts cannot starve the submissions of the generator's CPU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import json
+import os
+import time
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+
+import aiohttp
+import uvloop
+
+from ethsource.addresses import to_checksum
+
+LATE_AFTER_S = 0.010
+TERMINAL = ("SUCCESS", "ERROR")
+PROGRESS_EVERY_S = 1.0
+TRANSPORT_ERROR = 0  # the status code recorded for a request that got no HTTP answer
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One worker's share: submission k of this worker leaves at start_at + (k * workers + index) / rate."""
+
+    index: int
+    workers: int
+    base_url: str
+    rate: float  # total submissions/s of all workers
+    duration: float
+    start_at: float  # time.monotonic(), the same clock in every process
+    drain_timeout: float
+    max_poll_rate: float  # total polls/s of all workers
+    poll_interval: float = 1.0
+    chain_id: int = 1
+    request_timeout: float = 10.0
+
+
+@dataclass
+class Requests:
+    """One endpoint's requests: when each left (s after start), how long it took, its status code."""
+
+    started: array = field(default_factory=lambda: array("d"))
+    latency: array = field(default_factory=lambda: array("d"))
+    status: array = field(default_factory=lambda: array("H"))
+    lateness: array = field(default_factory=lambda: array("d"))
+    errors: Counter = field(default_factory=Counter)
+
+    def record(self, started: float, latency: float, status: int, lateness: float) -> None:
+        self.started.append(started)
+        self.latency.append(latency)
+        self.status.append(status)
+        self.lateness.append(lateness)
+
+
+@dataclass
+class Contracts:
+    """The accepted contracts: when each was submitted and first seen terminal (NaN: never), last status."""
+
+    addresses: list[str] = field(default_factory=list)
+    submitted: array = field(default_factory=lambda: array("d"))
+    terminal_at: array = field(default_factory=lambda: array("d"))
+    last_status: list[str] = field(default_factory=list)
+    not_accepted: list[str] = field(default_factory=list)  # refused or unanswered submissions
+
+
+@dataclass
+class Result:
+    index: int
+    submit: Requests
+    status: Requests
+    contracts: Contracts
+
+
+def fresh_address() -> str:
+    return to_checksum("0x" + os.urandom(20).hex())
+
+
+def error_kind(status: int, answer: dict) -> str:
+    return f"HTTP {status}" if status else answer["error"]
+
+
+class Worker:
+    def __init__(self, plan: Plan, progress):
+        self.plan, self.progress = plan, progress
+        self.submit, self.status, self.contracts = Requests(), Requests(), Contracts()
+        self.due_polls: list[tuple[float, int]] = []  # (due time, contract number), a heap
+        self.pending = 0  # accepted contracts not yet seen terminal
+        self.submits_unsettled = 0  # scheduled submissions without an outcome yet
+        self.late_submits = 0
+        self.tasks: set[asyncio.Task] = set()
+        self.session: aiohttp.ClientSession | None = None
+
+    def since_start(self, moment: float) -> float:
+        return moment - self.plan.start_at
+
+    def spawn(self, coroutine) -> None:
+        task = asyncio.create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def run(self) -> Result:
+        plan = self.plan
+        connector = aiohttp.TCPConnector(limit=2048, ttl_dns_cache=None)
+        timeout = aiohttp.ClientTimeout(total=plan.request_timeout)
+        async with aiohttp.ClientSession(plan.base_url, connector=connector, timeout=timeout) as session:
+            self.session = session
+            reporter = asyncio.create_task(self.report_progress())
+            await asyncio.gather(self.submit_on_schedule(), self.poll_until_drained())
+            if self.tasks:
+                await asyncio.wait(self.tasks, timeout=plan.request_timeout + 1)
+            reporter.cancel()
+            self.send_progress()
+        return Result(plan.index, self.submit, self.status, self.contracts)
+
+    async def submit_on_schedule(self) -> None:
+        plan = self.plan
+        interval = plan.workers / plan.rate
+        first = plan.start_at + plan.index / plan.rate
+        count = int(plan.duration * plan.rate / plan.workers)
+        self.submits_unsettled = count
+        for k in range(count):
+            due = first + k * interval
+            delay = due - time.monotonic()
+            if delay > 0.0005:
+                await asyncio.sleep(delay)
+            self.spawn(self.submit_one(due))
+
+    async def submit_one(self, due: float) -> None:
+        address = fresh_address()
+        body = json.dumps({"address": address, "chain_id": self.plan.chain_id}).encode()
+        started = time.monotonic()
+        self.late_submits += started - due > LATE_AFTER_S
+        status, answer = await self.request("POST", "/contracts", data=body,
+                                            headers={"content-type": "application/json"})
+        self.submit.record(self.since_start(started), time.monotonic() - started, status, started - due)
+        if status in (200, 202):
+            self.track(address, started, answer.get("status", "CREATED"))
+        else:
+            self.submit.errors[error_kind(status, answer)] += 1
+            self.contracts.not_accepted.append(address)
+        self.submits_unsettled -= 1
+
+    def track(self, address: str, submitted: float, status: str) -> None:
+        contracts = self.contracts
+        number = len(contracts.addresses)
+        contracts.addresses.append(address)
+        contracts.submitted.append(self.since_start(submitted))
+        contracts.terminal_at.append(self.since_start(time.monotonic()) if status in TERMINAL else float("nan"))
+        contracts.last_status.append(status)
+        if status not in TERMINAL:
+            self.pending += 1
+            heapq.heappush(self.due_polls, (submitted + self.plan.poll_interval, number))
+
+    async def poll_until_drained(self) -> None:
+        plan = self.plan
+        gap = plan.workers / plan.max_poll_rate
+        give_up_at = plan.start_at + plan.duration + plan.drain_timeout
+        next_slot = 0.0
+        await asyncio.sleep(max(plan.start_at - time.monotonic(), 0))
+        while True:
+            now = time.monotonic()
+            if (self.submits_unsettled == 0 and self.pending == 0) or now > give_up_at:
+                return
+            if not self.due_polls or self.due_polls[0][0] > now or next_slot > now:
+                head = self.due_polls[0][0] if self.due_polls else now + 0.05
+                await asyncio.sleep(min(max(head, next_slot) - now, 0.05))
+                continue
+            due, number = heapq.heappop(self.due_polls)
+            next_slot = max(next_slot + gap, now - 1)  # the cap: a burst may catch up on at most 1 s of slots
+            self.spawn(self.poll_one(number, due))
+
+    async def poll_one(self, number: int, due: float) -> None:
+        contracts = self.contracts
+        address = contracts.addresses[number]
+        started = time.monotonic()
+        status, answer = await self.request("GET", f"/contracts/{address}?chain_id={self.plan.chain_id}")
+        finished = time.monotonic()
+        self.status.record(self.since_start(started), finished - started, status, started - due)
+        if status == 200 and answer.get("status") in TERMINAL:
+            contracts.last_status[number] = answer["status"]
+            contracts.terminal_at[number] = self.since_start(finished)
+            self.pending -= 1
+            return
+        if status == 200:
+            contracts.last_status[number] = answer.get("status", contracts.last_status[number])
+        else:
+            self.status.errors[error_kind(status, answer)] += 1
+        heapq.heappush(self.due_polls, (max(due + self.plan.poll_interval, finished), number))
+
+    async def request(self, method: str, path: str, **kwargs) -> tuple[int, dict]:
+        """(status code, JSON answer); (TRANSPORT_ERROR, {"error": kind}) when no HTTP answer came."""
+        try:
+            async with self.session.request(method, path, **kwargs) as response:
+                body = await response.read()
+                try:
+                    return response.status, json.loads(body)
+                except ValueError:
+                    return response.status, {}
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return TRANSPORT_ERROR, {"error": type(exc).__name__}
+
+    async def report_progress(self) -> None:
+        while True:
+            await asyncio.sleep(PROGRESS_EVERY_S)
+            self.send_progress()
+
+    def send_progress(self) -> None:
+        self.progress.put(("progress", self.plan.index, {
+            "submitted": len(self.submit.started),
+            "submit_errors": sum(self.submit.errors.values()),
+            "late": self.late_submits,
+            "polls": len(self.status.started),
+            "pending": self.pending,
+        }))
+
+
+def work(plan: Plan, results) -> None:
+    """The entry of a worker process: run the plan, send progress and then the Result on `results`."""
+    worker = Worker(plan, results)
+    results.put(("result", plan.index, uvloop.run(worker.run())))
