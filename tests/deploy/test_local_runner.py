@@ -22,7 +22,7 @@ def runner() -> Runner:
 def test_the_gateway_has_an_upstream_and_the_functions_route_for_every_function():
     upstreams = dict(re.findall(r"^upstream (\w+)\s*\{\s*server \$\{(\w+)\};", TEMPLATE, re.M))
     assert upstreams == {name: f"{name.upper()}_UPSTREAM" for name in FUNCTIONS}
-    routed = re.search(r"location ~ \^/functions/\(([\w|]+)\)", TEMPLATE).group(1).split("|")
+    routed = re.search(r"location ~ \^/functions/\(\?<function>([\w|]+)\)", TEMPLATE).group(1).split("|")
     assert sorted(routed) == sorted(FUNCTIONS)
 
 
