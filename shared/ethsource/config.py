@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
@@ -106,7 +107,25 @@ def _number(env, name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
 
 
-@functools.cache
+def shared_instance(factory):
+    """`functools.cache` for a factory without arguments, that builds once even when many threads ask at once.
+
+    A plain cache lets every thread that misses at the same moment build its own: 32 scan workers starting
+    together would each get an Etherscan client, and so a rate budget, of their own.
+    """
+    cached = functools.cache(factory)
+    lock = threading.Lock()
+
+    @functools.wraps(factory)
+    def get():
+        with lock:
+            return cached()
+
+    get.cache_clear, get.cache_info = cached.cache_clear, cached.cache_info
+    return get
+
+
+@shared_instance
 def get_settings() -> Settings:
     from .secrets import resolve_secrets  # imported here: it imports ConfigError from this module
 

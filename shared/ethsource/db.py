@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,7 +11,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pymysql
 from dbutils.pooled_db import PooledDB
 
-from .config import get_settings
+from .config import get_settings, shared_instance
 from .errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -88,7 +87,7 @@ def _lost_connection(exc: BaseException) -> bool:
             and bool(exc.args) and exc.args[0] in _LOST_CONNECTION)
 
 
-@functools.cache
+@shared_instance
 def get_database() -> Database:
     return Database(get_settings().database_url)
 

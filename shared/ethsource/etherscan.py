@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 
 import httpx
 from opentelemetry.trace import SpanKind, StatusCode
 
-from .config import Settings, get_settings
+from .config import Settings, get_settings, shared_instance
 from .observability import ETHERSCAN_CALLS, ETHERSCAN_DURATION, tracer
 from .ratelimit import KeyBudget
 
@@ -112,6 +111,6 @@ class EtherscanClient:
         self._http.close()
 
 
-@functools.cache
+@shared_instance
 def get_client() -> EtherscanClient:
     return EtherscanClient(get_settings())

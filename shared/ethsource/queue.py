@@ -22,7 +22,7 @@ import pika
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPError
 
-from .config import Settings, get_settings
+from .config import Settings, get_settings, shared_instance
 from .errors import Unavailable
 from .observability import publish_span
 
@@ -186,7 +186,7 @@ def queue_stats(url: str, queue: str) -> tuple[int, int]:
         connection.close()
 
 
-@functools.cache
+@shared_instance
 def get_publisher() -> Publisher:
     settings = get_settings()
     return Publisher(settings.rabbitmq_url, Topology.from_settings(settings))
