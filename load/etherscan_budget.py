@@ -14,7 +14,6 @@ import os
 import time
 import uuid
 
-import httpx
 import pika
 import pymysql
 
@@ -24,6 +23,7 @@ from ethsource.config import get_settings
 from ethsource.db import connect_args, migrate
 from ethsource.queue import Consumer, Topology
 from ethsource_local.fake_etherscan import FakeConfig, running
+from ethsource_local.fake_etherscan import stats as fake_stats
 
 
 def run(contract_count: int, keys: int, rate: float, fault_rate: float) -> dict:
@@ -47,7 +47,7 @@ def run(contract_count: int, keys: int, rate: float, fault_rate: float) -> dict:
         errors = wait_terminal(addresses)
         elapsed = time.monotonic() - started
         consumer.stop()
-        stats = httpx.get(fake_url.replace("/v2/api", "/_fake/stats")).json()
+        stats = fake_stats(fake_url)
         delete_queues(settings.rabbitmq_url, topology)
     budget = keys * rate
     steady = steady_rate(stats["per_key_per_second"], budget)

@@ -8,7 +8,6 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import httpx
 import pika
 
 from ethsource import contracts
@@ -16,6 +15,7 @@ from ethsource.addresses import to_checksum
 from ethsource.config import get_settings
 from ethsource.queue import Consumer, Topology
 from ethsource_local.fake_etherscan import FakeConfig, running, shape_of
+from ethsource_local.fake_etherscan import stats as fake_stats
 
 
 @dataclass
@@ -24,7 +24,7 @@ class Scanner:
     topology: Topology
 
     def stats(self) -> dict:
-        return httpx.get(self.fake_url.replace("/v2/api", "/_fake/stats")).json()
+        return fake_stats(self.fake_url)
 
     def submit_and_wait(self, addresses: list[str], timeout: float = 120.0) -> dict[str, dict]:
         for address in addresses:

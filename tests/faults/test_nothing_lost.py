@@ -16,6 +16,7 @@ from ethsource import contracts
 from ethsource.models import ScanMessage
 from ethsource.queue import Topology, get_publisher, queue_stats
 from ethsource_local.fake_etherscan import FakeConfig, running
+from ethsource_local.fake_etherscan import stats as fake_stats
 from tests.faults.rig import (
     TERMINAL,
     Reply,
@@ -159,11 +160,11 @@ def test_copies_of_a_finished_contract_message_are_skipped_without_calling_ether
           scanner(tmp_path / "scanner.log") as scan):
         submit_all(addresses)
         before = assert_nothing_lost(db, addresses)
-        calls = httpx.get(fake_url.replace("/v2/api", "/_fake/stats")).json()["calls"]
+        calls = fake_stats(fake_url)["calls"]
         publish_copies(addresses, copies)
         wait_until(lambda: scans_settled(scan, "skipped") >= len(addresses) * copies, 30, "every copy is settled")
         after = assert_nothing_lost(db, addresses)
-        assert httpx.get(fake_url.replace("/v2/api", "/_fake/stats")).json()["calls"] == calls
+        assert fake_stats(fake_url)["calls"] == calls
     assert after == before  # same status, attempts and single source
 
 

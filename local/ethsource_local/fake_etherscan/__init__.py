@@ -9,7 +9,7 @@ from .corpus import (
     implementation_of,
     shape_of,
 )
-from .server import main, running
+from .server import main, running, stats
 
 __all__ = [
     "SHAPES",
@@ -21,5 +21,6 @@ __all__ = [
     "implementation_of",
     "main",
     "running",
+    "stats",
     "shape_of",
 ]

@@ -24,6 +24,11 @@ def _uvicorn_config(config: FakeConfig, **kwargs) -> uvicorn.Config:
     return uvicorn.Config(create_app(config), access_log=False, lifespan="off", **kwargs)
 
 
+def stats(api_url: str) -> dict:
+    """The counters of the fake whose API is at `api_url` (what `running` yields)."""
+    return httpx.get(api_url.replace("/v2/api", "/_fake/stats")).json()
+
+
 @contextmanager
 def running(config: FakeConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Serve the fake on ``host:port`` (a free port when 0) and yield its ``…/v2/api`` URL."""
