@@ -1,9 +1,11 @@
 """status: a contract's scan status and what is known about it."""
 
+from fastapi import Response
 from mangum import Mangum
 
 from ethsource import contracts
 from ethsource.addresses import parse_address, parse_chain
+from ethsource.batching import MicroBatcher
 from ethsource.db import get_database
 from ethsource.http import ERROR_RESPONSES, create_app
 from ethsource.models import Contract
@@ -14,10 +16,14 @@ app = create_app(
     description="Poll the status of a submitted contract.",
 )
 
+# Concurrent polls share one query (see ethsource.batching).
+lookups = MicroBatcher(contracts.get_many)
+
 
 @app.get("/contracts/{address}", response_model=Contract, tags=["contracts"], responses=ERROR_RESPONSES)
-def status(address: str, chain_id: int = 1) -> Contract:
-    return contracts.get(parse_chain(chain_id), parse_address(address))
+async def status(address: str, chain_id: int = 1) -> Response:
+    contract = await lookups((parse_chain(chain_id), parse_address(address)))
+    return Response(contract.model_dump_json(), media_type="application/json")
 
 
 handler = Mangum(app, lifespan="off")

@@ -1,4 +1,4 @@
-"""Micro-batching: concurrent requests share one database transaction and one broker commit."""
+"""Micro-batching: concurrent requests share one database transaction (and, for submit, one broker commit)."""
 
 from __future__ import annotations
 

@@ -116,18 +116,28 @@ def sweep(older_than_s: float | None = None, limit: int = 1000) -> int:
 
 
 def get(chain_id: int, address: str) -> Contract:
+    [found] = get_many([(chain_id, address)])
+    if isinstance(found, NotFound):
+        raise found
+    return found
+
+
+def get_many(keys: list[tuple[int, str]]) -> list[Contract | NotFound]:
+    """The contract of each (chain_id, address), or NotFound, in one query."""
     with get_database().transaction() as cursor:
-        found = store.get(cursor, chain_id, address)
-    if found is None:
-        raise NotFound(f"no contract {address} on chain {chain_id}; submit it with POST /contracts")
-    return found[1]
+        found = store.get_many(cursor, sorted(set(keys)))
+    return [found[key][0] if key in found else _not_found(*key) for key in keys]
+
+
+def _not_found(chain_id: int, address: str) -> NotFound:
+    return NotFound(f"no contract {address} on chain {chain_id}; submit it with POST /contracts")
 
 
 def get_source(chain_id: int, address: str) -> tuple[Contract, ContractSource]:
     with get_database().transaction() as cursor:
         found = store.get(cursor, chain_id, address)
         if found is None:
-            raise NotFound(f"no contract {address} on chain {chain_id}; submit it with POST /contracts")
+            raise _not_found(chain_id, address)
         contract_id, contract = found
         if contract.status is Status.ERROR:
             raise NotReady(f"the scan failed: {contract.error.code}: {contract.error.message}", "scan_failed")

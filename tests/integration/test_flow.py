@@ -172,6 +172,22 @@ def test_unknown_contract_is_404_for_status_and_download(system):
         assert answer.json()["error"]["code"] == "not_found"
 
 
+def test_concurrent_polls_each_get_their_own_contract(system):
+    """Polls arriving together share one query (status batches them): each still gets its own answer."""
+    known = [address_with_shape("solidity_single", n) for n in range(200, 206)]
+    for address in known:
+        assert system.http.post("/contracts", json={"address": address}).status_code == 202
+    unknown = [address_with_shape("solidity_single", n) for n in range(300, 306)]
+    polls = [*known, *unknown] * 4
+    with ThreadPoolExecutor(24) as pool:
+        answers = list(pool.map(lambda address: system.http.get(f"/contracts/{address}"), polls))
+    for address, answer in zip(polls, answers, strict=True):
+        if address in known:
+            assert answer.status_code == 200 and answer.json()["address"] == address
+        else:
+            assert answer.status_code == 404 and address in answer.json()["error"]["message"]
+
+
 def test_download_before_success_is_409(system, db):
     address = address_with_shape("solidity_single", 98)
     with db.cursor() as cursor:  # a row that no scan will touch: no message was queued for it
