@@ -47,7 +47,7 @@ layer-requirements: $(UV)
 bench: deps
 	local/services.sh
 	@command -v wrk >/dev/null || apt-get install -y wrk || { apt-get update && apt-get install -y wrk; }
-	$(UV) run --group load python -m load.bench $(BENCH_ARGS)
+	PATH="$(dir $(UV)):$$PATH" $(UV) run --group load python -m load.bench $(BENCH_ARGS)
 
 # Prometheus, Alertmanager and node-exporter (Debian packages, installed by services.sh) watching `make run`.
 PROMETHEUS_PORT ?= 9090

@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("function", choices=FUNCTIONS)
     serve.add_argument("--host", default=os.environ.get("HOST", "0.0.0.0"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    serve.add_argument("--workers", type=int, default=1, help="processes sharing the port (default 1)")
 
     commands.add_parser("migrate", help="create the database if needed and apply pending migrations")
 
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from .functions import serve as serve_function
 
-        serve_function(args.function, args.host, args.port)
+        serve_function(args.function, args.host, args.port, args.workers)
         return 0
     if args.command == "migrate":
         from ethsource.config import get_settings

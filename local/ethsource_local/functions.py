@@ -19,12 +19,13 @@ def handler_path(name: str) -> Path:
     return PROJECT_ROOT / "functions" / name / "handler.py"
 
 
-def serve(name: str, host: str, port: int) -> None:
+def serve(name: str, host: str, port: int, workers: int = 1) -> None:
     import uvicorn
 
-    # One worker: a function scales by running more instances of it, as on a function platform.
+    # A function scales by running more instances of it, as on a function platform; here that is `workers`
+    # processes on one port. uvloop and httptools (uvicorn[standard]) are picked up when installed.
     uvicorn.run("handler:app", app_dir=str(handler_path(name).parent), host=host, port=port, access_log=False,
-                log_level="warning", timeout_graceful_shutdown=20, server_header=False)
+                log_level="warning", timeout_graceful_shutdown=20, server_header=False, workers=workers)
 
 
 def load(name: str) -> ModuleType:
