@@ -15,15 +15,16 @@ Result = TypeVar("Result")
 class MicroBatcher(Generic[Item, Result]):
     """Hands items to `process` in batches and gives each caller its own result (or exception).
 
-    No timer: a batch leaves as soon as one of `max_in_flight` slots is free, so a lone request waits for
-    nothing, and under load the items that arrive while the slots are busy form the next batch by themselves.
+    No timer: a batch leaves as soon as the previous one is done, so a lone request waits for nothing, and under
+    load the items that arrive meanwhile form the next batch by themselves. One batch at a time: measured on 2
+    cores, submit answered 928 requests/s this way, against 850 with two batches in flight and 670 with four
+    (smaller batches cost more CPU per item, and the CPU, not the database or broker, is what runs out).
     """
 
-    def __init__(self, process: Callable[[list[Item]], list[Result | Exception]], *, max_size: int = 200,
-                 max_in_flight: int = 2):
-        self._process, self._max_size, self._max_in_flight = process, max_size, max_in_flight
+    def __init__(self, process: Callable[[list[Item]], list[Result | Exception]], *, max_size: int = 200):
+        self._process, self._max_size = process, max_size
         self._pending: list[tuple[Item, asyncio.Future]] = []
-        self._in_flight = 0
+        self._running = False
 
     async def __call__(self, item: Item) -> Result:
         future = asyncio.get_running_loop().create_future()
@@ -32,9 +33,9 @@ class MicroBatcher(Generic[Item, Result]):
         return await future
 
     def _dispatch(self) -> None:
-        while self._pending and self._in_flight < self._max_in_flight:
+        if self._pending and not self._running:
             batch, self._pending = self._pending[:self._max_size], self._pending[self._max_size:]
-            self._in_flight += 1
+            self._running = True
             asyncio.get_running_loop().create_task(self._run(batch))
 
     async def _run(self, batch: list[tuple[Item, asyncio.Future]]) -> None:
@@ -43,7 +44,7 @@ class MicroBatcher(Generic[Item, Result]):
         except Exception as exc:  # the whole batch failed (e.g. the broker is down): every caller hears it
             results = [exc] * len(batch)
         finally:
-            self._in_flight -= 1
+            self._running = False
         for (_, future), result in zip(batch, results, strict=True):
             if future.done():  # the caller went away (client disconnected)
                 continue
