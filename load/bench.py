@@ -48,7 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="10 s per phase instead of 30 s (wrk) and 60 s (peak)")
     parser.add_argument("--port", type=int, default=18080, help="the system's gateway (the next 5 ports are taken "
                                                                 "too) and, +10, the hello-world (default 18080)")
-    parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections (default 64)")
     parser.add_argument("--workers", type=int, default=2, help="load test worker processes (default 2)")
     parser.add_argument("--fake-latency-ms", type=float, default=200.0, help="the fake Etherscan's mean latency")
     parser.add_argument("--fake-jitter-ms", type=float, default=100.0, help="its spread around the mean")
@@ -74,11 +74,13 @@ def main(argv: list[str] | None = None) -> int:
         "FAKE_ETHERSCAN_JITTER_MS": str(args.fake_jitter_ms),
         "ETHERSCAN_RATE_LIMIT": "1000000",  # the fake has no rate limit: leave the client's limiter open
     })
+    os.environ.setdefault("WEB_CONCURRENCY", "2")  # a process per core for each API function
     os.environ.pop("ETHERSCAN_API_KEYS", None)  # the fake Etherscan
     result = {"started_at": datetime.now(UTC).isoformat(), "machine": machine(), "settings": {
         "wrk_s": args.wrk_s, "peak_s": args.peak_s, "connections": args.connections, "workers": args.workers,
         "fake_latency_ms": args.fake_latency_ms, "fake_jitter_ms": args.fake_jitter_ms,
-        "scan_concurrency": os.environ.get("SCAN_CONCURRENCY", "default")}}
+        "scan_concurrency": os.environ.get("SCAN_CONCURRENCY", "default"),
+        "web_concurrency": os.environ["WEB_CONCURRENCY"]}}
     layout = Layout(args.port)
 
     print(f"[1/3] hello-world ceiling, {args.wrk_s} s each", flush=True)
@@ -93,13 +95,17 @@ def main(argv: list[str] | None = None) -> int:
     with local_system(layout, args, out / "system-submit.log"):
         warm_up(gateway, args)
         processes = system.find_processes(system.system_ports(gateway, args.database_url, rabbitmq_url()))
-        before = system.usage(processes)
-        with profiling(processes.get("submit"), args, out):
-            result["submit_gateway"] = wrk(gateway, args, "submit")
-        measured = result["submit_gateway"]
-        measured["cpu_share"] = cpu_share(before, system.usage(processes), args.wrk_s) | {
-            "wrk": round(measured["wrk_cpu_s"] / args.wrk_s, 2)}
-        result["submit_direct"] = wrk(layout.url("submit"), args, "submit")
+        # Alone: the scanner is paused (its queue grows), so submit has the machine; then once more with the
+        # scanner working through what was submitted, as it would be.
+        with paused(processes["scan"]):
+            before = system.usage(processes)
+            with profiling(processes.get("submit"), args, out):
+                result["submit_gateway"] = wrk(gateway, args, "submit")
+            measured = result["submit_gateway"]
+            measured["cpu_share"] = cpu_share(before, system.usage(processes), args.wrk_s) | {
+                "wrk": round(measured["wrk_cpu_s"] / args.wrk_s, 2)}
+            result["submit_direct"] = wrk(layout.url("submit"), args, "submit")
+        result["submit_while_scanning"] = wrk(gateway, args, "submit")
 
     print(f"[3/3] peak profile end to end, {args.peak_s} s", flush=True)
     with local_system(layout, args, out / "system-peak.log"):
@@ -226,6 +232,19 @@ def forget_state(args: argparse.Namespace) -> None:
 
 
 @contextmanager
+def paused(processes):
+    """The processes stopped (SIGSTOP) while the block runs. Taken when idle (after the warm-up's scans), the
+    scanner holds no row locks; RabbitMQ keeps the messages, and they are scanned when it goes on."""
+    for process in processes:
+        process.suspend()
+    try:
+        yield
+    finally:
+        for process in processes:
+            process.resume()
+
+
+@contextmanager
 def profiling(processes, args: argparse.Namespace, out: Path):
     """With --profile: py-spy samples the submit function while the block runs (collapsed stacks to a file)."""
     if not args.profile or not processes:
@@ -233,9 +252,10 @@ def profiling(processes, args: argparse.Namespace, out: Path):
         return
     raw = out / "submit-profile.txt"
     # --gil: only samples holding the GIL, i.e. where the process's (one core of) Python CPU goes.
-    recorder = subprocess.Popen(["uv", "run", "--no-project", "--with", "py-spy", "py-spy", "record", "--gil",
-                                 "--nonblocking", "--format", "raw", "-o", str(raw), "-p", str(processes[0].pid)],
-                                cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    # --subprocesses: the first process is uvicorn's supervisor when WEB_CONCURRENCY > 1; the workers are its children.
+    command = ["uv", "run", "--no-project", "--with", "py-spy", "py-spy", "record", "--gil", "--nonblocking",
+               "--subprocesses", "--format", "raw", "-o", str(raw), "-p", str(processes[0].pid)]
+    recorder = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
         yield
     finally:
@@ -272,6 +292,7 @@ def table(result: dict) -> str:
         ("hello-world, async def route", result["hello_async"]),
         ("submit alone, via gateway", result["submit_gateway"]),
         ("submit alone, direct", result["submit_direct"]),
+        ("submit via gateway, scanner working", result["submit_while_scanning"]),
     ]
     lines = [f"{'phase':<36}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}{'errors':>8}"]
     for name, measured in rows:

@@ -35,12 +35,23 @@ def find_processes(ports: dict[str, int]) -> dict[str, list[psutil.Process]]:
     for conn in psutil.net_connections(kind="tcp"):
         if conn.status == psutil.CONN_LISTEN and conn.pid:
             by_port.setdefault(conn.laddr.port, set()).add(conn.pid)
-    found = {name: [psutil.Process(pid) for pid in sorted(by_port.get(port, ()))] for name, port in ports.items()}
+    found = {name: _with_descendants(by_port.get(port, ())) for name, port in ports.items()}
     # This process and its other children (load workers; for the bench also wrk and the runner).
     named = {process.pid for group in found.values() for process in group}
     found["load generator"] = [process for process in (psutil.Process(), *psutil.Process().children(recursive=True))
                                if process.pid not in named]
     return {name: processes for name, processes in found.items() if processes}
+
+
+def _with_descendants(pids) -> list[psutil.Process]:
+    """The processes and their children: uvicorn's workers (WEB_CONCURRENCY > 1) are children of the one that
+    bound the port, and may not show as listening themselves."""
+    processes = {}
+    for pid in pids:
+        process = psutil.Process(pid)
+        for member in (process, *process.children(recursive=True)):
+            processes[member.pid] = member
+    return [processes[pid] for pid in sorted(processes)]
 
 
 def usage(processes: dict[str, list[psutil.Process]]) -> dict[str, dict]:
