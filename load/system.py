@@ -30,28 +30,24 @@ def system_ports(base_url: str, database_url: str, rabbitmq_url: str) -> dict[st
 
 
 def find_processes(ports: dict[str, int]) -> dict[str, list[psutil.Process]]:
-    """The processes listening on each port (nginx's master and workers share one socket)."""
-    by_port: dict[int, set[int]] = {}
-    for conn in psutil.net_connections(kind="tcp"):
-        if conn.status == psutil.CONN_LISTEN and conn.pid:
-            by_port.setdefault(conn.laddr.port, set()).add(conn.pid)
-    found = {name: _with_descendants(by_port.get(port, ())) for name, port in ports.items()}
+    """The processes listening on each port: nginx's master and workers, uvicorn's supervisor and its workers
+    (WEB_CONCURRENCY > 1) all hold the one socket. Asked of each process, since the system-wide list names
+    only one holder per socket."""
+    by_port: dict[int, list[psutil.Process]] = {}
+    for process in psutil.process_iter():
+        try:
+            listening = {conn.laddr.port for conn in process.net_connections(kind="tcp")
+                         if conn.status == psutil.CONN_LISTEN}
+        except psutil.Error:
+            continue
+        for port in listening:
+            by_port.setdefault(port, []).append(process)
+    found = {name: by_port.get(port, []) for name, port in ports.items()}
     # This process and its other children (load workers; for the bench also wrk and the runner).
     named = {process.pid for group in found.values() for process in group}
     found["load generator"] = [process for process in (psutil.Process(), *psutil.Process().children(recursive=True))
                                if process.pid not in named]
     return {name: processes for name, processes in found.items() if processes}
-
-
-def _with_descendants(pids) -> list[psutil.Process]:
-    """The processes and their children: uvicorn's workers (WEB_CONCURRENCY > 1) are children of the one that
-    bound the port, and may not show as listening themselves."""
-    processes = {}
-    for pid in pids:
-        process = psutil.Process(pid)
-        for member in (process, *process.children(recursive=True)):
-            processes[member.pid] = member
-    return [processes[pid] for pid in sorted(processes)]
 
 
 def usage(processes: dict[str, list[psutil.Process]]) -> dict[str, dict]:
