@@ -24,8 +24,12 @@ def serve(name: str, host: str, port: int, workers: int = 1) -> None:
 
     # A function scales by running more instances of it, as on a function platform; here that is `workers`
     # processes on one port. uvloop and httptools (uvicorn[standard]) are picked up when installed.
+    # timeout_keep_alive above the gateway's (nginx: 60 s for its idle upstream connections): the side that
+    # sends requests must close an idle connection first, or a request can meet the server's close and be reset
+    # (seen as 503s on POST /contracts under load with uvicorn's default of 5 s).
     uvicorn.run("handler:app", app_dir=str(handler_path(name).parent), host=host, port=port, access_log=False,
-                log_level="warning", timeout_graceful_shutdown=20, server_header=False, workers=workers)
+                log_level="warning", timeout_graceful_shutdown=20, timeout_keep_alive=75, server_header=False,
+                workers=workers)
 
 
 def load(name: str) -> ModuleType:
