@@ -37,10 +37,16 @@ def main(argv: list[str] | None = None) -> int:
     openapi = commands.add_parser("openapi", help="write the OpenAPI document of the whole API")
     openapi.add_argument("--output", type=Path, default=None, help="default: print it")
 
-    fake = commands.add_parser("fake-etherscan", help="serve the fake Etherscan (see --help of it)", add_help=False)
-    fake.add_argument("args", nargs=argparse.REMAINDER)
+    # Its options are the fake's own (ethsource_local.fake_etherscan), passed on as they are.
+    commands.add_parser("fake-etherscan", help="serve the fake Etherscan (see --help of it)", add_help=False)
 
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "fake-etherscan":
+        from .fake_etherscan.server import main as fake_main
+
+        return fake_main(rest) or 0
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "run":
         from .runner import run as run_locally
 
@@ -71,9 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             sys.stdout.write(text)
         return 0
-    from .fake_etherscan.server import main as fake_main
-
-    return fake_main(args.args) or 0
+    raise AssertionError(f"unhandled command {args.command}")
 
 
 if __name__ == "__main__":
