@@ -19,11 +19,13 @@ def handler_path(name: str) -> Path:
     return PROJECT_ROOT / "functions" / name / "handler.py"
 
 
-def serve(name: str, host: str, port: int, workers: int = 1) -> None:
+def serve(name: str, host: str, port: int) -> None:
     import uvicorn
 
-    # A function scales by running more instances of it, as on a function platform; here that is `workers`
-    # processes on one port. uvloop and httptools (uvicorn[standard]) are picked up when installed.
+    # A function scales by running more instances of it, as on a function platform. An API function may also
+    # run several processes on its port: uvicorn reads WEB_CONCURRENCY when `workers` is None. One scanner (its
+    # Etherscan budget is per process) and one sweeper (it runs on a timer), always.
+    workers = None if name in HTTP_FUNCTIONS else 1
     # timeout_keep_alive above the gateway's (nginx: 60 s for its idle upstream connections): the side that
     # sends requests must close an idle connection first, or a request can meet the server's close and be reset
     # (seen as 503s on POST /contracts under load with uvicorn's default of 5 s).

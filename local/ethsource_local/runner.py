@@ -23,7 +23,7 @@ import pymysql
 from ethsource.config import Settings
 from ethsource.db import connect_args, migrate
 
-from .functions import FUNCTIONS, HTTP_FUNCTIONS, PROJECT_ROOT
+from .functions import FUNCTIONS, PROJECT_ROOT
 
 GATEWAY_DIR = PROJECT_ROOT / "local" / "gateway"
 # Seconds between sweeps when SWEEP_INTERVAL is not set: the platforms' schedulers run sweep every minute.
@@ -82,8 +82,7 @@ class Runner:
                                            "--latency-ms", str(self.fake_latency_ms)], env)
         for name in FUNCTIONS:
             self._spawn(name, [sys.executable, "-m", "ethsource_local.cli", "serve", name, "--host", "127.0.0.1",
-                               "--port", str(self.layout.port(name)), "--workers", str(self.workers(name, env))],
-                        self.function_env(name, env))
+                               "--port", str(self.layout.port(name))], self.function_env(name, env))
         self._spawn("gateway", self._gateway_command(), env)
 
     @staticmethod
@@ -95,14 +94,6 @@ class Runner:
         if name == "sweep":
             function_env["SWEEP_INTERVAL"] = env.get("SWEEP_INTERVAL") or LOCAL_SWEEP_INTERVAL
         return function_env
-
-    @staticmethod
-    def workers(name: str, env: Mapping[str, str]) -> int:
-        """Processes of a function: WEB_CONCURRENCY (uvicorn's name for it) for the API's, one for the others.
-
-        One scanner: its Etherscan budget is per process. One sweeper: it runs on a timer.
-        """
-        return int(env.get("WEB_CONCURRENCY") or 1) if name in HTTP_FUNCTIONS else 1
 
     def gateway_site(self) -> str:
         """The gateway's nginx site: the template with every function's upstream at its port here."""

@@ -125,7 +125,7 @@ def get(chain_id: int, address: str) -> Contract:
 def get_many(keys: list[tuple[int, str]]) -> list[Contract | NotFound]:
     """The contract of each (chain_id, address), or NotFound, in one query."""
     with get_database().transaction() as cursor:
-        found = store.get_many(cursor, sorted(set(keys)))
+        found = store.get_many(cursor, list(set(keys)))
     return [found[key][0] if key in found else _not_found(*key) for key in keys]
 
 
