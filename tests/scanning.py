@@ -69,23 +69,33 @@ def configured(service_env, **settings):
 
 
 @contextmanager
-def scanner(service_env, db, fake: FakeConfig, **settings):
-    """A scan consumer in this process with the given settings, against a fake of its own and a queue of its own."""
+def own_queue(service_env, fake_url: str, **settings):
+    """Settings with a scan queue of their own and the given fake; the queues are deleted afterwards."""
     queue = f"{service_env['SCAN_QUEUE']}.{uuid.uuid4().hex[:6]}"
-    with running(fake) as fake_url, configured(service_env, SCAN_QUEUE=queue, ETHERSCAN_API_URL=fake_url,
-                                               SCAN_CONCURRENCY="32", **settings) as effective:
+    with configured(service_env, SCAN_QUEUE=queue, ETHERSCAN_API_URL=fake_url, **settings) as effective:
         topology = Topology.from_settings(effective)
-        consumer = Consumer(effective.rabbitmq_url, topology, contracts.settle_message, 32)
-        consumer.start()
+        connection = pika.BlockingConnection(pika.URLParameters(effective.rabbitmq_url))
+        topology.declare(connection.channel())
         try:
-            assert consumer.connected.wait(10)
-            yield Scanner(fake_url, topology)
+            yield effective, Scanner(fake_url, topology)
         finally:
-            consumer.stop()
-            connection = pika.BlockingConnection(pika.URLParameters(effective.rabbitmq_url))
             for name in topology.all_queues:
                 connection.channel().queue_delete(name)
             connection.close()
+
+
+@contextmanager
+def scanner(service_env, db, fake: FakeConfig, **settings):
+    """A scan consumer in this process with the given settings, against a fake of its own and a queue of its own."""
+    with running(fake) as fake_url, own_queue(service_env, fake_url, SCAN_CONCURRENCY="32", **settings) as (
+            effective, scan):
+        consumer = Consumer(effective.rabbitmq_url, scan.topology, contracts.settle_message, 32)
+        consumer.start()
+        try:
+            assert consumer.connected.wait(10)
+            yield scan
+        finally:
+            consumer.stop()
 
 
 def fresh(shape: str, count: int) -> list[str]:

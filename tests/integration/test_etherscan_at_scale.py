@@ -4,14 +4,21 @@ real MariaDB and RabbitMQ, the fake Etherscan over HTTP counting what it receive
 from __future__ import annotations
 
 import io
+import os
+import signal
+import subprocess
+import sys
 import time
 import zipfile
 
 from prometheus_client import REGISTRY
 
 from ethsource import contracts, sources
-from ethsource_local.fake_etherscan import FakeConfig, expected_files, implementation_of
-from tests.scanning import fresh, scanner
+from ethsource.queue import queue_stats
+from ethsource_local.fake_etherscan import FakeConfig, expected_files, implementation_of, running
+from ethsource_local.functions import PROJECT_ROOT
+from tests.conftest import free_port_block
+from tests.scanning import fresh, own_queue, scanner
 
 
 def metric(name: str, **labels) -> float:
@@ -40,6 +47,31 @@ def test_budget_holds_across_keys_under_concurrency_as_counted_by_the_fake(servi
     assert {r["status"] for r in results.values()} == {"SUCCESS"}
     assert stats["over_budget"] == 0 and stats["rate_limited"] == 0
     assert set(stats["max_per_key_per_second"]) == set(keys)  # both keys carried the load
+    assert max(stats["max_per_key_per_second"].values()) <= rate
+
+
+def test_scanner_processes_on_one_port_share_the_budget(service_env, db):
+    """`ethsource serve scan` with WEB_CONCURRENCY=2 (what a container runs): two consumers, one budget."""
+    keys, rate = ("key-one",), 5
+    addresses = fresh("solidity_single", 30)
+    with running(FakeConfig(api_keys=keys, rate_limit=rate)) as fake_url, \
+            own_queue(service_env, fake_url, ETHERSCAN_API_KEYS=",".join(keys), ETHERSCAN_RATE_LIMIT=str(rate * 0.9),
+                      SCAN_CONSUMER="true", WEB_CONCURRENCY="2") as (settings, scan):
+        process = subprocess.Popen([sys.executable, "-m", "ethsource_local.cli", "serve", "scan",
+                                    "--port", str(free_port_block(1))], cwd=PROJECT_ROOT, env=dict(os.environ))
+        try:
+            deadline = time.monotonic() + 60
+            while queue_stats(settings.rabbitmq_url, settings.scan_queue)[1] < 2:
+                assert process.poll() is None and time.monotonic() < deadline, "two scan consumers never started"
+                time.sleep(0.2)
+            results = scan.submit_and_wait(addresses)
+            stats = scan.stats()
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(60)
+    assert {r["status"] for r in results.values()} == {"SUCCESS"}
+    # Each process paces itself at half the rate: together they keep to it (each at the full rate would not).
+    assert stats["over_budget"] == 0 and stats["rate_limited"] == 0
     assert max(stats["max_per_key_per_second"].values()) <= rate
 
 
