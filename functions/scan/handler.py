@@ -3,14 +3,13 @@
 from contextlib import asynccontextmanager
 
 from fastapi import Request, Response
-from prometheus_client import REGISTRY
 from starlette.concurrency import run_in_threadpool
 
 from ethsource import contracts
 from ethsource.config import get_settings
 from ethsource.db import get_database
 from ethsource.http import create_app
-from ethsource.observability import StateCollector
+from ethsource.observability import StateCollector, register_scrape_time_collector
 from ethsource.queue import Consumer, Topology, queue_stats
 from ethsource.triggers import settle_http_push, settle_rabbitmq_event
 
@@ -28,7 +27,7 @@ async def consume_while_serving(app):
     consumer.stop()
 
 
-REGISTRY.register(StateCollector(
+register_scrape_time_collector(StateCollector(
     get_settings().scan_queue,
     queue_stats=lambda: queue_stats(get_settings().rabbitmq_url, get_settings().scan_queue),
     contract_stats=contracts.contract_stats,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 from types import ModuleType
 
@@ -26,25 +28,30 @@ def serve(name: str, host: str, port: int) -> None:
     import uvicorn
 
     # A function scales by running more instances of it, as on a function platform, or more processes on its
-    # port: uvicorn reads WEB_CONCURRENCY when `workers` is None. One sweeper always (it runs on a timer).
-    workers = 1 if name == "sweep" else None
-    if name == "scan":
-        share_etherscan_budget()
-    # timeout_keep_alive above the gateway's (nginx: 60 s for its idle upstream connections): the side that
-    # sends requests must close an idle connection first, or a request can meet the server's close and be reset
-    # (seen as 503s on POST /contracts under load with uvicorn's default of 5 s).
-    uvicorn.run("handler:app", app_dir=str(handler_path(name).parent), host=host, port=port, access_log=False,
-                log_level="warning", timeout_graceful_shutdown=20, timeout_keep_alive=75, server_header=False,
-                workers=workers)
+    # port (WEB_CONCURRENCY, uvicorn's own name). One sweeper always: it runs on a timer.
+    processes = 1 if name == "sweep" else int(os.environ.get("WEB_CONCURRENCY") or 1)
+    with ExitStack() as cleanup:
+        if processes > 1:
+            # Every process writes its metrics to files there and /metrics sums them (metrics_registry). Set
+            # before uvicorn starts the processes: they read it when they import prometheus_client.
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = cleanup.enter_context(
+                tempfile.TemporaryDirectory(prefix=f"ethsource-{name}-metrics-"))
+        if name == "scan":
+            share_etherscan_budget(processes)
+        # timeout_keep_alive above the gateway's (nginx: 60 s for its idle upstream connections): the side that
+        # sends requests must close an idle connection first, or a request can meet the server's close and be
+        # reset (seen as 503s on POST /contracts under load with uvicorn's default of 5 s).
+        uvicorn.run("handler:app", app_dir=str(handler_path(name).parent), host=host, port=port,
+                    access_log=False, log_level="warning", timeout_graceful_shutdown=20, timeout_keep_alive=75,
+                    server_header=False, workers=processes)
 
 
-def share_etherscan_budget() -> None:
-    """Give each of the WEB_CONCURRENCY scanner processes its share of the instance's ETHERSCAN_RATE_LIMIT.
+def share_etherscan_budget(processes: int) -> None:
+    """Give each scanner process its share of the instance's ETHERSCAN_RATE_LIMIT.
 
     Each scanner process paces its own calls (its budget is per process); the processes uvicorn starts inherit
     this environment, so together they keep to the configured rate.
     """
-    processes = int(os.environ.get("WEB_CONCURRENCY") or 1)
     if processes > 1:
         os.environ["ETHERSCAN_RATE_LIMIT"] = repr(get_settings().etherscan_rate_limit / processes)
 

@@ -16,7 +16,13 @@ from starlette.exceptions import HTTPException
 from .config import get_settings
 from .errors import AppError, InvalidInput, NotFound, NotReady, Unavailable
 from .models import ErrorBody
-from .observability import HTTP_EXCEPTIONS, HttpMetricsMiddleware, configure_logging, configure_tracing
+from .observability import (
+    HTTP_EXCEPTIONS,
+    HttpMetricsMiddleware,
+    configure_logging,
+    configure_tracing,
+    metrics_registry,
+)
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +108,7 @@ def create_app(function: str, *, health_checks: dict[str, Callable[[], None]], d
 
     @app.get("/metrics", tags=["operations"], response_class=Response)
     def metrics():
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(metrics_registry()), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(ApiKeyMiddleware)
     app.add_middleware(LoadSheddingMiddleware, limit=MAX_IN_FLIGHT)

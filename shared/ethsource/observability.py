@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -14,8 +15,9 @@ from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind
-from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from .config import get_settings
 
@@ -30,7 +32,8 @@ HTTP_DURATION = Histogram(
     "ethsource_http_request_duration_seconds", "Time to answer an HTTP request", ["function", "route", "method"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-HTTP_IN_FLIGHT = Gauge("ethsource_http_requests_in_flight", "HTTP requests being answered", ["function"])
+HTTP_IN_FLIGHT = Gauge("ethsource_http_requests_in_flight", "HTTP requests being answered", ["function"],
+                       multiprocess_mode="livesum")
 HTTP_EXCEPTIONS = Counter(
     "ethsource_http_unhandled_exceptions_total", "HTTP requests that raised an unexpected error", ["function", "route"]
 )
@@ -58,6 +61,29 @@ SCAN_RETRIES = Counter("ethsource_scan_retries_total", "Scans scheduled again af
 # Set at scrape time by the scan function from RabbitMQ and the database (see StateCollector):
 #   ethsource_queue_messages{queue}, ethsource_queue_consumers{queue},
 #   ethsource_queue_oldest_message_age_seconds{queue}, ethsource_contracts{status}
+_SCRAPE_TIME_COLLECTORS = []
+
+
+def register_scrape_time_collector(collector) -> None:
+    """A collector that reads its values when Prometheus scrapes, whatever the number of processes."""
+    _SCRAPE_TIME_COLLECTORS.append(collector)
+    REGISTRY.register(collector)
+
+
+def metrics_registry() -> CollectorRegistry:
+    """What /metrics reports: this process's metrics, or, when several processes serve one function (prometheus
+    client's multiprocess mode, set up by `ethsource serve`), every process's metrics summed.
+
+    Answered from one process alone, each scrape would see the counters of whichever process took it, and
+    Prometheus would read every change of process as a counter reset.
+    """
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        return REGISTRY
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    for collector in _SCRAPE_TIME_COLLECTORS:
+        registry.register(collector)
+    return registry
 
 
 def configure_logging(service: str, stream: TextIO | None = None) -> None:
