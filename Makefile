@@ -21,6 +21,7 @@ services:
 
 test: deps audit
 	local/services.sh
+	$(UV) sync --frozen --quiet --group load  # tests/integration/test_load_script.py runs the load script
 	$(UV) run ruff check .
 	$(UV) run cfn-lint template.yaml
 	$(UV) run pytest
