@@ -43,6 +43,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-poll-rate", type=float,
                         help="cap on status polls/s, so a backlog cannot starve the submissions (default 2 x rate)")
     parser.add_argument("--chain-id", type=int, default=1)
+    parser.add_argument("--chaos", type=float, default=0.0, metavar="RATE",
+                        help="calls/s to the chaos routes while submitting (needs `ethsource run --chaos`)")
     parser.add_argument("--no-chart", action="store_true", help="skip the PNG chart")
     args = parser.parse_args(argv)
     args.rate = args.rate or PROFILES[args.profile]
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> dict:
     start_at = time.monotonic() + START_DELAY_S
     plans = [Plan(index=i, workers=args.workers, base_url=args.base_url, rate=args.rate, duration=args.duration,
                   start_at=start_at, drain_timeout=args.drain_timeout, max_poll_rate=args.max_poll_rate,
-                  chain_id=args.chain_id) for i in range(args.workers)]
+                  chain_id=args.chain_id, chaos_rate=args.chaos) for i in range(args.workers)]
     workers = [context.Process(target=work, args=(plan, messages), name=f"load-worker-{plan.index}")
                for plan in plans]
     for process in workers:

@@ -103,10 +103,13 @@ def build(args, results: list[Result], *, started_at) -> dict:
     summary = {
         "config": {"profile": args.profile, "rate": args.rate, "duration_s": args.duration, "workers": args.workers,
                    "base_url": args.base_url, "drain_timeout_s": args.drain_timeout,
-                   "max_poll_rate": args.max_poll_rate, "chain_id": args.chain_id, "no_chart": args.no_chart},
+                   "max_poll_rate": args.max_poll_rate, "chain_id": args.chain_id, "no_chart": args.no_chart,
+                   "chaos_rate": args.chaos},
         "started_at": started_at.isoformat(),
         "endpoints": {"submit": endpoint_stats([r.submit for r in results]),
-                      "status": endpoint_stats([r.status for r in results])},
+                      "status": endpoint_stats([r.status for r in results]),
+                      # their errors are on purpose: no goal counts them
+                      **({"chaos": endpoint_stats([r.chaos for r in results])} if args.chaos else {})},
         "contracts": {
             "accepted": len(submitted),
             "last_seen": dict(Counter(last_status.tolist())),

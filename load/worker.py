@@ -3,7 +3,8 @@
 Open loop: the n-th submission leaves at its scheduled time whether or not earlier ones were answered;
 one that leaves more than LATE_AFTER_S after its time is counted as late (the generator fell behind).
 Each accepted contract is polled once a second until SUCCESS or ERROR, within a cap on the poll rate so
-that a backlog of pending contracts cannot starve the submissions of the generator's CPU.
+that a backlog of pending contracts cannot starve the submissions of the generator's CPU. With a chaos rate, it
+also calls the functions' chaos routes (`ethsource run --chaos`) while it submits.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import heapq
 import json
 import os
+import random
 import time
 from array import array
 from collections import Counter
@@ -25,6 +27,7 @@ from ethsource.addresses import to_checksum
 LATE_AFTER_S = 0.010
 TERMINAL = ("SUCCESS", "ERROR")
 PROGRESS_EVERY_S = 1.0
+CHAOS_FUNCTIONS = ("submit", "status", "download")
 TRANSPORT_ERROR = 0  # the status code recorded for a request that got no HTTP answer
 
 
@@ -43,6 +46,7 @@ class Plan:
     poll_interval: float = 1.0
     chain_id: int = 1
     request_timeout: float = 10.0
+    chaos_rate: float = 0.0  # total calls/s of all workers to the chaos routes
 
 
 @dataclass
@@ -79,6 +83,7 @@ class Result:
     submit: Requests
     status: Requests
     contracts: Contracts
+    chaos: Requests
 
 
 def fresh_address() -> str:
@@ -92,7 +97,7 @@ def error_kind(status: int, answer: dict) -> str:
 class Worker:
     def __init__(self, plan: Plan, progress):
         self.plan, self.progress = plan, progress
-        self.submit, self.status, self.contracts = Requests(), Requests(), Contracts()
+        self.submit, self.status, self.contracts, self.chaos = Requests(), Requests(), Contracts(), Requests()
         self.due_polls: list[tuple[float, int]] = []  # (due time, contract number), a heap
         self.pending = 0  # accepted contracts not yet seen terminal
         self.submits_unsettled = 0  # scheduled submissions without an outcome yet
@@ -115,12 +120,12 @@ class Worker:
         async with aiohttp.ClientSession(plan.base_url, connector=connector, timeout=timeout) as session:
             self.session = session
             reporter = asyncio.create_task(self.report_progress())
-            await asyncio.gather(self.submit_on_schedule(), self.poll_until_drained())
+            await asyncio.gather(self.submit_on_schedule(), self.poll_until_drained(), self.call_chaos())
             if self.tasks:
                 await asyncio.wait(self.tasks, timeout=plan.request_timeout + 1)
             reporter.cancel()
             self.send_progress()
-        return Result(plan.index, self.submit, self.status, self.contracts)
+        return Result(plan.index, self.submit, self.status, self.contracts, self.chaos)
 
     async def submit_on_schedule(self) -> None:
         plan = self.plan
@@ -149,6 +154,25 @@ class Worker:
             self.submit.errors[error_kind(status, answer)] += 1
             self.contracts.not_accepted.append(address)
         self.submits_unsettled -= 1
+
+    async def call_chaos(self) -> None:
+        """While submitting, a chaos route now and then: a random function's log lines, error or delay."""
+        plan = self.plan
+        if plan.chaos_rate <= 0:
+            return
+        interval = plan.workers / plan.chaos_rate
+        for k in range(int(plan.duration * plan.chaos_rate / plan.workers)):
+            due = plan.start_at + plan.index / plan.chaos_rate + k * interval
+            await asyncio.sleep(max(due - time.monotonic(), 0))
+            route = random.choice(("log?count=5", "error", "delay?max_ms=2000"))
+            self.spawn(self.chaos_one(f"/functions/{random.choice(CHAOS_FUNCTIONS)}/_chaos/{route}", due))
+
+    async def chaos_one(self, path: str, due: float) -> None:
+        started = time.monotonic()
+        status, answer = await self.request("POST", path)
+        self.chaos.record(self.since_start(started), time.monotonic() - started, status, started - due)
+        if status != 200:
+            self.chaos.errors[error_kind(status, answer)] += 1
 
     def track(self, address: str, submitted: float, status: str) -> None:
         contracts = self.contracts

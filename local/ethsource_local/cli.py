@@ -18,6 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("run", help="start the functions, the gateway and (without API keys) a fake Etherscan")
     run.add_argument("--port", type=int, default=8080, help="gateway port; the processes behind it take the next ones")
     run.add_argument("--fake-latency-ms", type=float, default=50.0, help="delay the fake Etherscan adds to each call")
+    run.add_argument("--chaos", action="store_true",
+                     help="give every function the /_chaos routes: log lines, errors and delays on demand")
 
     serve = commands.add_parser("serve", help="serve one function over HTTP (what a container runs)")
     serve.add_argument("function", choices=FUNCTIONS)
@@ -49,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         from .runner import run as run_locally
 
+        if args.chaos:
+            os.environ["CHAOS_ENDPOINTS"] = "true"  # the functions inherit the runner's environment
         return run_locally(args.port, args.fake_latency_ms)
     if args.command == "serve":
         from .functions import serve as serve_function

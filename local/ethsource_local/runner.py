@@ -175,6 +175,9 @@ class Runner:
         etherscan = (f"fake, {self.layout.url('fake-etherscan')}/v2/api" if "fake-etherscan" in self.processes
                      else self.settings.etherscan_api_url)
         lines.append(f"  {'etherscan':<15} {etherscan}")
+        if self.settings.chaos_endpoints:
+            lines.append(f"  {'chaos':<15} POST {base}/functions/<function>/_chaos/log?level=error,"
+                         " …/_chaos/error, …/_chaos/delay?max_ms=2000")
         lines.append(f"Try: curl -X POST {base}/contracts -H 'content-type: application/json'"
                      " -d '{\"address\": \"0xdAC17F958D2ee523a2206206994597C13D831ec7\"}'")
         lines.append("Ctrl-C stops everything.")

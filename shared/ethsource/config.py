@@ -34,6 +34,7 @@ class Settings:
     scan_lease_s: float = 120.0  # a PROCESS row untouched this long lost its scanner: another may take it
     sweep_after_s: float = 600.0  # a contract untouched this long in CREATED/PROCESS is queued again
     sweep_interval_s: float = 0.0  # > 0: the sweep function schedules itself (local runs, docker-compose)
+    chaos_endpoints: bool = False  # local runs only: the /_chaos routes (ethsource.chaos)
     otel_exporter_otlp_endpoint: str | None = None
     log_level: str = "INFO"
 
@@ -49,13 +50,14 @@ class Settings:
             etherscan_timeout_s=_number(env, "ETHERSCAN_TIMEOUT", 10.0),
             scan_queue=env.get("SCAN_QUEUE", "ethsource.scan"),
             scan_concurrency=int(_number(env, "SCAN_CONCURRENCY", 32)),
-            scan_consumer=env.get("SCAN_CONSUMER", "").lower() in ("1", "true", "yes"),
+            scan_consumer=_flag(env, "SCAN_CONSUMER"),
             scan_max_attempts=int(_number(env, "SCAN_MAX_ATTEMPTS", 6)),
             scan_retry_base_delay_s=_number(env, "SCAN_RETRY_BASE_DELAY", 2.0),
             scan_max_source_bytes=int(_number(env, "SCAN_MAX_SOURCE_BYTES", 20 * 1024 * 1024)),
             scan_lease_s=_number(env, "SCAN_LEASE", 120.0),
             sweep_after_s=_number(env, "SWEEP_AFTER", 600.0),
             sweep_interval_s=_number(env, "SWEEP_INTERVAL", 0.0),
+            chaos_endpoints=_flag(env, "CHAOS_ENDPOINTS"),
             otel_exporter_otlp_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
         )
@@ -95,6 +97,10 @@ class Settings:
 
 def _list(env, name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
+
+
+def _flag(env, name: str) -> bool:
+    return env.get(name, "").lower() in ("1", "true", "yes")
 
 
 def _number(env, name: str, default: float) -> float:

@@ -13,6 +13,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
 
+from . import chaos
 from .config import get_settings
 from .errors import AppError, InvalidInput, NotFound, NotReady, Unavailable
 from .models import ErrorBody
@@ -109,6 +110,9 @@ def create_app(function: str, *, health_checks: dict[str, Callable[[], None]], d
     @app.get("/metrics", tags=["operations"], response_class=Response)
     def metrics():
         return Response(generate_latest(metrics_registry()), media_type=CONTENT_TYPE_LATEST)
+
+    if get_settings().chaos_endpoints:
+        app.include_router(chaos.router)
 
     app.add_middleware(ApiKeyMiddleware)
     app.add_middleware(LoadSheddingMiddleware, limit=MAX_IN_FLIGHT)
