@@ -77,13 +77,6 @@ def create_app(function: str, *, health_checks: dict[str, Callable[[], None]], d
         code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
 
-    @app.exception_handler(Exception)
-    async def unexpected_error(request: Request, exc: Exception):
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        HTTP_EXCEPTIONS.labels(function, route).inc()
-        log.exception("unhandled error", extra={"route": route})
-        return error_response(500, "internal_error", "an unexpected error occurred; it has been logged")
-
     @app.get("/healthz", tags=["operations"], responses={503: {"model": ErrorBody}})
     def healthz():
         """Liveness: answers 200 only when this function's own dependencies answer."""
@@ -114,11 +107,46 @@ def create_app(function: str, *, health_checks: dict[str, Callable[[], None]], d
     if get_settings().chaos_endpoints:
         app.include_router(chaos.router)
 
+    app.add_middleware(UnexpectedErrorMiddleware, function=function)
     app.add_middleware(ApiKeyMiddleware)
     app.add_middleware(LoadSheddingMiddleware, limit=MAX_IN_FLIGHT)
     app.add_middleware(HttpMetricsMiddleware, function=function)
     app.add_middleware(BodyLimitMiddleware, limit=MAX_BODY_BYTES)
     return app
+
+
+class UnexpectedErrorMiddleware:
+    """Answers an unexpected error with a logged, counted 500, and keeps the connection.
+
+    Not an exception handler: Starlette runs a handler of `Exception` in its outermost middleware and then raises
+    the error again to the server, and uvicorn closes the connection when an error reaches it. Behind the
+    gateway's pooled upstream connections, the next request sent on that connection was reset and its caller
+    got a 503 (seen in a load run).
+    """
+
+    def __init__(self, app, function: str):
+        self.app, self.function = app, function
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def send_and_note(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        except Exception:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            HTTP_EXCEPTIONS.labels(self.function, route).inc()
+            log.exception("unhandled error", extra={"route": route})
+            if started:  # too late for a 500: the server ends the answer
+                raise
+            response = error_response(500, "internal_error", "an unexpected error occurred; it has been logged")
+            await response(scope, receive, send)
 
 
 class ApiKeyMiddleware:
