@@ -26,7 +26,8 @@ class KeyBudget:
         self._interval = 1.0 / (rate * SAFETY_MARGIN)
         self._window = 1.0 / SAFETY_MARGIN
         self._next_slot = dict.fromkeys(keys or ("",), 0.0)
-        self._departures = {key: deque(maxlen=max(1, int(rate))) for key in self._next_slot}
+        self._max_departures = max(1, int(rate))  # in any one window
+        self._departures = {key: deque() for key in self._next_slot}  # the last window's, oldest first
         self._lock = threading.Lock()
 
     @property
@@ -45,7 +46,11 @@ class KeyBudget:
         while True:
             with self._lock:
                 now = time.monotonic()
-                full = len(departures) == departures.maxlen
+                # Only the last window counts: a log of `rate` entries would hold a million floats per key
+                # under a limit set out of the way (ETHERSCAN_RATE_LIMIT=1000000 against the fake).
+                while departures and departures[0] <= now - self._window:
+                    departures.popleft()
+                full = len(departures) >= self._max_departures
                 wait = departures[0] + self._window - now if full else 0.0
                 if wait <= 0:
                     departures.append(now)
