@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         "FAKE_ETHERSCAN_JITTER_MS": str(args.fake_jitter_ms),
         "ETHERSCAN_RATE_LIMIT": "1000000",  # the fake has no rate limit: leave the client's limiter open
     })
-    os.environ.setdefault("WEB_CONCURRENCY", "2")  # a process per core for each API function
+    os.environ.setdefault("WEB_CONCURRENCY", "2")  # a process per core for each function
     os.environ.pop("ETHERSCAN_API_KEYS", None)  # the fake Etherscan
     result = {"started_at": datetime.now(UTC).isoformat(), "machine": machine(), "settings": {
         "wrk_s": args.wrk_s, "peak_s": args.peak_s, "connections": args.connections, "workers": args.workers,
