@@ -30,6 +30,7 @@ from ethsource.errors import Unavailable
 from ethsource.queue import Topology, queue_stats
 from ethsource_local.runner import Layout
 
+from . import system
 from .bench import paused, serving
 from .etherscan_budget import delete_queues, wait_terminal
 
@@ -42,10 +43,6 @@ def consumers(url: str) -> int:
         return queue_stats(url, QUEUE)[1]
     except (AMQPError, Unavailable):
         return 0
-
-
-def cpu_seconds(processes: list[psutil.Process]) -> float:
-    return sum(p.cpu_times().user + p.cpu_times().system for p in processes)
 
 
 def run(args: argparse.Namespace, layout: Layout) -> dict:
@@ -78,11 +75,11 @@ def run(args: argparse.Namespace, layout: Layout) -> dict:
             addresses = [to_checksum("0x" + os.urandom(20).hex()) for _ in range(args.contracts)]
             for start in range(0, len(addresses), 200):
                 contracts.submit_many([contracts.Submission(1, a) for a in addresses[start:start + 200]])
-            cpu_before = cpu_seconds(processes)
+            cpu_before = system.usage({"scan": processes})["scan"]["cpu_s"]
             started = time.monotonic()
         errors = wait_terminal(addresses)
         elapsed = time.monotonic() - started
-        cpu = cpu_seconds(processes) - cpu_before
+        cpu = system.usage({"scan": processes})["scan"]["cpu_s"] - cpu_before
     delete_queues(settings.rabbitmq_url, Topology.from_settings(settings))
     return {"contracts": args.contracts, "processes": args.processes, "concurrency": args.concurrency,
             "fake_latency_ms": args.fake_latency_ms, "fake_jitter_ms": args.fake_jitter_ms,

@@ -127,17 +127,23 @@ class Worker:
             self.send_progress()
         return Result(plan.index, self.submit, self.status, self.contracts, self.chaos)
 
-    async def submit_on_schedule(self) -> None:
+    def schedule(self, rate: float) -> list[float]:
+        """This worker's share of `rate` calls/s over the plan's duration: when each is due."""
         plan = self.plan
-        interval = plan.workers / plan.rate
-        first = plan.start_at + plan.index / plan.rate
-        count = int(plan.duration * plan.rate / plan.workers)
-        self.submits_unsettled = count
-        for k in range(count):
-            due = first + k * interval
-            delay = due - time.monotonic()
-            if delay > 0.0005:
-                await asyncio.sleep(delay)
+        first, interval = plan.start_at + plan.index / rate, plan.workers / rate
+        return [first + k * interval for k in range(int(plan.duration * rate / plan.workers))]
+
+    @staticmethod
+    async def wait_until(due: float) -> None:
+        delay = due - time.monotonic()
+        if delay > 0.0005:
+            await asyncio.sleep(delay)
+
+    async def submit_on_schedule(self) -> None:
+        schedule = self.schedule(self.plan.rate)
+        self.submits_unsettled = len(schedule)
+        for due in schedule:
+            await self.wait_until(due)
             self.spawn(self.submit_one(due))
 
     async def submit_one(self, due: float) -> None:
@@ -157,13 +163,10 @@ class Worker:
 
     async def call_chaos(self) -> None:
         """While submitting, a chaos route now and then: a random function's log lines, error or delay."""
-        plan = self.plan
-        if plan.chaos_rate <= 0:
+        if self.plan.chaos_rate <= 0:
             return
-        interval = plan.workers / plan.chaos_rate
-        for k in range(int(plan.duration * plan.chaos_rate / plan.workers)):
-            due = plan.start_at + plan.index / plan.chaos_rate + k * interval
-            await asyncio.sleep(max(due - time.monotonic(), 0))
+        for due in self.schedule(self.plan.chaos_rate):
+            await self.wait_until(due)
             route = random.choice(("log?count=5", "error", "delay?max_ms=2000"))
             self.spawn(self.chaos_one(f"/functions/{random.choice(CHAOS_FUNCTIONS)}/_chaos/{route}", due))
 

@@ -6,6 +6,7 @@ Every run gets its own database and queue names, so runs never collide with each
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -43,6 +44,28 @@ def free_port_block(size: int) -> int:
         except OSError:
             continue
     raise RuntimeError("no block of free ports")
+
+
+@contextmanager
+def serving(function: str, env: dict[str, str] | None = None) -> Iterator[int]:
+    """`ethsource serve <function>` on a free port, with `env` over this process's environment; yields the port."""
+    port = free_port_block(1)
+    process = subprocess.Popen([sys.executable, "-m", "ethsource_local.cli", "serve", function, "--port", str(port)],
+                               cwd=PROJECT_ROOT, env={**os.environ, **(env or {})})
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/_/health")
+                break
+            except httpx.TransportError:
+                assert process.poll() is None and time.monotonic() < deadline, "serve did not start"
+                time.sleep(0.2)
+        yield port
+    finally:
+        process.send_signal(signal.SIGTERM)
+        # uvicorn shuts down, then raises the signal again for its own exit: -SIGTERM from a single process
+        assert process.wait(60) in (0, -signal.SIGTERM)
 
 
 @pytest.fixture(scope="session")

@@ -28,9 +28,10 @@ router = APIRouter(prefix="/_chaos", include_in_schema=False)
 @router.post("/log")
 def write_logs(level: str | None = None, count: int = Query(1, ge=1, le=100)) -> dict:
     """`count` log lines at `level`, or each at a random level."""
-    if level is not None and level.lower() not in LEVELS:
+    level = level and level.lower()
+    if level is not None and level not in LEVELS:
         raise InvalidInput(f"level: one of {', '.join(LEVELS)}")
-    written = [level.lower() if level else random.choice(list(LEVELS)) for _ in range(count)]
+    written = [level or random.choice(list(LEVELS)) for _ in range(count)]
     for name in written:
         log.log(LEVELS[name], "chaos: a log line at %s, on purpose", name, extra={"chaos": True})
     return {"logged": written}

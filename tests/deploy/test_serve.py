@@ -3,41 +3,11 @@
 from __future__ import annotations
 
 import http.client
-import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from ethsource_local.functions import PROJECT_ROOT
-from tests.conftest import free_port_block
-
-
-@contextmanager
-def serving(function: str, env: dict[str, str]) -> Iterator[int]:
-    """The function served on a free port with `env` over this process's environment; yields the port."""
-    port = free_port_block(1)
-    process = subprocess.Popen([sys.executable, "-m", "ethsource_local.cli", "serve", function, "--port", str(port)],
-                               cwd=PROJECT_ROOT, env={**os.environ, **env})
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/_/health")
-                break
-            except httpx.TransportError:
-                assert process.poll() is None and time.monotonic() < deadline, "serve did not start"
-                time.sleep(0.2)
-        yield port
-    finally:
-        process.send_signal(signal.SIGTERM)
-        # uvicorn shuts down, then raises the signal again for its own exit: -SIGTERM from a single process
-        assert process.wait(60) in (0, -signal.SIGTERM)
+from tests.conftest import serving
 
 
 def health_requests_counted(url: str) -> float:

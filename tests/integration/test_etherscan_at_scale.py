@@ -4,10 +4,6 @@ real MariaDB and RabbitMQ, the fake Etherscan over HTTP counting what it receive
 from __future__ import annotations
 
 import io
-import os
-import signal
-import subprocess
-import sys
 import time
 import zipfile
 
@@ -16,8 +12,7 @@ from prometheus_client import REGISTRY
 from ethsource import contracts, sources
 from ethsource.queue import queue_stats
 from ethsource_local.fake_etherscan import FakeConfig, expected_files, implementation_of, running
-from ethsource_local.functions import PROJECT_ROOT
-from tests.conftest import free_port_block
+from tests.conftest import serving
 from tests.scanning import fresh, own_queue, scanner
 
 
@@ -57,18 +52,13 @@ def test_scanner_processes_on_one_port_share_the_budget(service_env, db):
     with running(FakeConfig(api_keys=keys, rate_limit=rate)) as fake_url, \
             own_queue(service_env, fake_url, ETHERSCAN_API_KEYS=",".join(keys), ETHERSCAN_RATE_LIMIT=str(rate * 0.9),
                       SCAN_CONSUMER="true", WEB_CONCURRENCY="2") as (settings, scan):
-        process = subprocess.Popen([sys.executable, "-m", "ethsource_local.cli", "serve", "scan",
-                                    "--port", str(free_port_block(1))], cwd=PROJECT_ROOT, env=dict(os.environ))
-        try:
+        with serving("scan"):
             deadline = time.monotonic() + 60
             while queue_stats(settings.rabbitmq_url, settings.scan_queue)[1] < 2:
-                assert process.poll() is None and time.monotonic() < deadline, "two scan consumers never started"
+                assert time.monotonic() < deadline, "two scan consumers never started"
                 time.sleep(0.2)
             results = scan.submit_and_wait(addresses)
             stats = scan.stats()
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(60)
     assert {r["status"] for r in results.values()} == {"SUCCESS"}
     # Each process paces itself at half the rate: together they keep to it (each at the full rate would not).
     assert stats["over_budget"] == 0 and stats["rate_limited"] == 0
