@@ -128,6 +128,55 @@ def test_expected_files_equal_what_the_source_code_decodes_to(client, url, shape
         assert to_checksum(address) in content  # so no two contracts share a source tree
 
 
+# What the fake answered for these addresses when its templates lived in Python strings (sha256 of the body,
+# first 128 bits): moving or reshaping the corpus must not change a byte of any Etherscan answer.
+PINNED_ANSWERS = {
+    (1, "0x27895d7718366a8efd9447943d85f530d71d70f7"): "305e50f541b6b0be19396ee8599348f2",  # solidity_single
+    (137, "0x27895d7718366a8efd9447943d85f530d71d70f7"): "f5ba734956d29d2b32afa2886798d24c",  # solidity_single
+    (1, "0xceb131c6eb2952ec7d20256d4f22e3ba6fef8e80"): "03702db148b0a3ff30540a8f8278c709",  # solidity_single
+    (137, "0xceb131c6eb2952ec7d20256d4f22e3ba6fef8e80"): "a38e12ae2339978e7d807152aad47982",  # solidity_single
+    (1, "0xa1e68878031588f20969b8552949912e94aaebb1"): "286590764a8cbc560654a014fc8eaaad",  # solidity_multi
+    (137, "0xa1e68878031588f20969b8552949912e94aaebb1"): "99f8c1caa424e513e39e3b180b51f4e3",  # solidity_multi
+    (1, "0xfa5e4fd6ccae5d516e6226726a39875f1eea9854"): "d2419cfbd25e4c4f6f00f4128ff82e88",  # solidity_multi
+    (137, "0xfa5e4fd6ccae5d516e6226726a39875f1eea9854"): "1891c965cf5c20517b391039726496c5",  # solidity_multi
+    (1, "0x0d55f157fb83c94763f69a11f554972bee82c9de"): "8a490071493c786dc41946bd9ee85c89",  # solidity_standard_json
+    (137, "0x0d55f157fb83c94763f69a11f554972bee82c9de"): "e582ab958b0174fe6d1b6fe51004ca82",  # solidity_standard_json
+    (1, "0xa821be643331088cdcd6081c0048a55554a63835"): "aa7887a850e5489d9ce3de51b1081759",  # solidity_standard_json
+    (137, "0xa821be643331088cdcd6081c0048a55554a63835"): "1b3996d41d66f351485fda4d23c6991c",  # solidity_standard_json
+    (1, "0x90395f94ede0134200b9511d1a26eea394d32199"): "68c9871b940affee52e2581abc996f63",  # vyper_single
+    (137, "0x90395f94ede0134200b9511d1a26eea394d32199"): "0a7a72b41e5cebd1d99dc748cb1008e8",  # vyper_single
+    (1, "0x14243249b6a46cdbeb87140f9ed9b611b945a312"): "1e00e1a9a666cca46846e0bb6e4c02e0",  # vyper_single
+    (137, "0x14243249b6a46cdbeb87140f9ed9b611b945a312"): "039008398535857140a6241c237f77a2",  # vyper_single
+    (1, "0x83eab7766015654c6641356e81ae503fbe24794f"): "3a421e468919b2ae7fe59d58b6f806b8",  # vyper_standard_json
+    (137, "0x83eab7766015654c6641356e81ae503fbe24794f"): "9ba96e2a01ffb3e1caa9adb9d901dfc9",  # vyper_standard_json
+    (1, "0x8d27fe136f65d57c066ab3e2836b5017daee6938"): "d50fc11e59ef5846fbbd3f54128790ea",  # vyper_standard_json
+    (137, "0x8d27fe136f65d57c066ab3e2836b5017daee6938"): "c3d1847c871d31e88ac1761caf01f7d4",  # vyper_standard_json
+    (1, "0xbcf71983668893b1bcbde8e20dc54dc429e21f22"): "84d106f7ad562dfbded35d1406a83eef",  # unverified
+    (137, "0xbcf71983668893b1bcbde8e20dc54dc429e21f22"): "84d106f7ad562dfbded35d1406a83eef",  # unverified
+    (1, "0x544cf60c503132bb84951b5b982e7d72d2a99f94"): "84d106f7ad562dfbded35d1406a83eef",  # unverified
+    (137, "0x544cf60c503132bb84951b5b982e7d72d2a99f94"): "84d106f7ad562dfbded35d1406a83eef",  # unverified
+    (1, "0x900ac8684bb35b4d366bae6d8057fc661584733b"): "253183bf4564d45c95880df6d5efedc1",  # proxy
+    (137, "0x900ac8684bb35b4d366bae6d8057fc661584733b"): "9f005014350d8686d8d038488e17ced1",  # proxy
+    (1, "0x439b7d1fa047196250e59cd3c1dd0d60e849f66c"): "2f934982e65bdb9757a987856f5f3ba6",  # proxy
+    (137, "0x439b7d1fa047196250e59cd3c1dd0d60e849f66c"): "f9820cee0e645b5023359ee0276e765e",  # proxy
+    (1, "0xbad0b7766015654c6641356e81ae503fbe24794f"): "cbebc9ff5e2f23d7e1ed66c14283acb1",  # invalid_address
+    (137, "0xbad0b7766015654c6641356e81ae503fbe24794f"): "cbebc9ff5e2f23d7e1ed66c14283acb1",  # invalid_address
+    (1, "0xbad08878031588f20969b8552949912e94aaebb1"): "cbebc9ff5e2f23d7e1ed66c14283acb1",  # invalid_address
+    (137, "0xbad08878031588f20969b8552949912e94aaebb1"): "cbebc9ff5e2f23d7e1ed66c14283acb1",  # invalid_address
+    (1, "0xe770b7766015654c6641356e81ae503fbe24794f"): "20b5c5cce629cd398d438e4b25d06d18",  # etherscan_error
+    (137, "0xe770b7766015654c6641356e81ae503fbe24794f"): "20b5c5cce629cd398d438e4b25d06d18",  # etherscan_error
+    (1, "0xe7708878031588f20969b8552949912e94aaebb1"): "20b5c5cce629cd398d438e4b25d06d18",  # etherscan_error
+    (137, "0xe7708878031588f20969b8552949912e94aaebb1"): "20b5c5cce629cd398d438e4b25d06d18",  # etherscan_error
+}
+
+
+def test_etherscan_answers_stay_byte_for_byte_what_they_were(client, url):
+    for (chainid, address), digest in PINNED_ANSWERS.items():
+        response = client.get(url, params={"chainid": chainid, "module": "contract", "action": "getsourcecode",
+                                           "address": address})
+        assert hashlib.sha256(response.content).hexdigest()[:32] == digest, (chainid, address)
+
+
 def test_source_trees_carry_nested_dependency_paths():
     paths = {p for shape in VERIFIED for n in range(6) for p in expected_files(1, address_with_shape(shape, n))}
     assert "contracts/token/ERC20.sol" in paths
