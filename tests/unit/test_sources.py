@@ -4,6 +4,7 @@ import io
 import json
 import os
 import zipfile
+import zlib
 
 import pytest
 
@@ -19,6 +20,12 @@ from ethsource.sources import (
     with_implementation,
 )
 
+# The metadata keys of every parsed source, whichever provider served it.
+METADATA_KEYS = {
+    "contract_name", "contract_file_name", "language", "compiler_version", "optimizer", "evm_version",
+    "license", "constructor_arguments", "library_links", "proxy", "implementation", "swarm_source",
+    "settings", "files", "path_changes", "provider", "match",
+}
 ABI = [{"inputs": [], "name": "owner", "outputs": [{"name": "", "type": "address"}], "type": "function"}]
 TOKEN = "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.20;\n\ncontract Token {}\n"
 LIB = "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.20;\n\nlibrary Maths {}\n"
@@ -230,12 +237,11 @@ def test_unknown_metadata_values_are_none():
         assert parse_item(item(LicenseType=license_type)).metadata["license"] is None
 
 
-def test_metadata_always_has_every_key():
-    assert set(parse_item(item()).metadata) == {
-        "contract_name", "contract_file_name", "language", "compiler_version", "optimizer", "evm_version",
-        "license", "constructor_arguments", "library_links", "proxy", "implementation", "swarm_source",
-        "settings", "files", "path_changes",
-    }
+def test_metadata_always_has_every_key_and_names_etherscan_as_provider():
+    source = parse_item(item())
+    assert set(source.metadata) == METADATA_KEYS
+    assert source.metadata["provider"] == source.provider == "etherscan"
+    assert source.metadata["match"] is None  # Etherscan does not grade its matches
 
 
 def test_a_single_library_link_is_parsed():
@@ -443,6 +449,15 @@ def test_compress_round_trips_non_ascii_and_file_order():
     source = parse_item(item(SourceCode=files_json(files)))
     restored = decompress(compress(source))
     assert restored.files == files and list(restored.files) == ["z.sol", "a.sol"]
+
+
+def test_a_blob_stored_before_providers_existed_still_reads_as_etherscan():
+    document = {"files": {"Token.sol": TOKEN}, "abi": ABI, "implementation": None,
+                "metadata": {"contract_name": "Token", "language": "Solidity", "files": ["Token.sol"]}}
+    old_blob = zlib.compress(json.dumps(document, separators=(",", ":")).encode("ascii"), 9)
+    restored = decompress(old_blob)
+    assert restored.files == {"Token.sol": TOKEN} and restored.abi == ABI
+    assert restored.provider == "etherscan"
 
 
 def test_source_error_carries_code_and_message():

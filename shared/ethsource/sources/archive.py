@@ -1,0 +1,72 @@
+"""A source tree rendered for its readers: the zip and the JSON a download returns, the blob the database keeps."""
+
+import io
+import json
+import zipfile
+import zlib
+from dataclasses import replace
+
+from .model import ContractSource
+from .tree import IMPLEMENTATION_DIR
+
+# The zip format cannot store times before 1980; a fixed time keeps the bytes reproducible.
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+_BLOB_LEVEL = 9  # zlib level of the stored blob; any level decompresses the same way
+
+
+def with_implementation(proxy: ContractSource, implementation: ContractSource) -> ContractSource:
+    return replace(proxy, implementation=implementation)
+
+
+def to_zip(source: ContractSource) -> bytes:
+    """The source tree plus metadata.json and abi.json; the same source always gives the same bytes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        _write_tree(archive, source, "")
+    return buffer.getvalue()
+
+
+def to_json(source: ContractSource) -> dict:
+    return {
+        "files": dict(source.files),
+        "metadata": source.metadata,
+        "abi": source.abi,
+        "implementation": to_json(source.implementation) if source.implementation else None,
+    }
+
+
+def compress(source: ContractSource) -> bytes:
+    return zlib.compress(json.dumps(to_json(source), separators=(",", ":")).encode("ascii"), _BLOB_LEVEL)
+
+
+def decompress(blob: bytes) -> ContractSource:
+    return _from_json(json.loads(zlib.decompress(blob)))
+
+
+def _from_json(data: dict) -> ContractSource:
+    implementation = data.get("implementation")
+    return ContractSource(
+        files=data["files"],
+        abi=data["abi"],
+        metadata=data["metadata"],
+        implementation=_from_json(implementation) if implementation else None,
+    )
+
+
+def _write_tree(archive: zipfile.ZipFile, source: ContractSource, prefix: str) -> None:
+    for path, content in source.files.items():
+        _write(archive, prefix + path, content)
+    metadata = json.dumps(source.metadata, indent=2, sort_keys=True, ensure_ascii=False)
+    _write(archive, prefix + "metadata.json", metadata + "\n")
+    _write(archive, prefix + "abi.json", json.dumps(source.abi, indent=2, ensure_ascii=False) + "\n")
+    if source.implementation:
+        _write_tree(archive, source.implementation, f"{prefix}{IMPLEMENTATION_DIR}/")
+
+
+def _write(archive: zipfile.ZipFile, name: str, text: str) -> None:
+    info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.create_system = 3  # Unix, whatever the host, so the bytes do not depend on where they were made
+    info.external_attr = 0o644 << 16
+    # A lone surrogate (broken JSON escapes upstream) must not turn a download into a crash.
+    archive.writestr(info, text.encode("utf-8", errors="replace"))
