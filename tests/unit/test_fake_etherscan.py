@@ -10,20 +10,22 @@ import pytest
 
 from ethsource.addresses import to_checksum
 from ethsource_local.fake_etherscan import (
+    ELSEWHERE_SHAPES,
+    ETHERSCAN_SHAPES,
     SHAPES,
     FakeConfig,
     address_with_shape,
     expected_files,
+    explorer_urls,
+    form_of,
     getsourcecode_answer,
     implementation_of,
     running,
     shape_of,
+    verifier_of,
 )
 from ethsource_local.fake_etherscan.server import parse_args
 
-VERIFIED = (
-    "solidity_single", "solidity_multi", "solidity_standard_json", "vyper_single", "vyper_standard_json", "proxy"
-)
 ITEM_KEYS = {
     "SourceCode", "ABI", "ContractName", "ContractFileName", "CompilerVersion", "OptimizationUsed", "Runs",
     "ConstructorArguments", "EVMVersion", "Library", "LicenseType", "Proxy", "Implementation", "SwarmSource",
@@ -91,7 +93,7 @@ def wait_for_fresh_second():
 # --- the corpus, over HTTP ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("shape", VERIFIED)
+@pytest.mark.parametrize("shape", ETHERSCAN_SHAPES)
 def test_each_verified_shape_answers_in_the_real_format(client, url, shape):
     address = address_with_shape(shape)
     answer = call(client, url, address)
@@ -114,7 +116,7 @@ def test_each_verified_shape_answers_in_the_real_format(client, url, shape):
     assert item["Proxy"] == ("1" if shape == "proxy" else "0")
 
 
-@pytest.mark.parametrize("shape", VERIFIED)
+@pytest.mark.parametrize("shape", ETHERSCAN_SHAPES)
 def test_expected_files_equal_what_the_source_code_decodes_to(client, url, shape):
     address = address_with_shape(shape, 1)
     [item] = call(client, url, address)["result"]
@@ -178,7 +180,7 @@ def test_etherscan_answers_stay_byte_for_byte_what_they_were(client, url):
 
 
 def test_source_trees_carry_nested_dependency_paths():
-    paths = {p for shape in VERIFIED for n in range(6) for p in expected_files(1, address_with_shape(shape, n))}
+    paths = {p for shape in ETHERSCAN_SHAPES for n in range(6) for p in expected_files(1, address_with_shape(shape, n))}
     assert "contracts/token/ERC20.sol" in paths
     assert "@openzeppelin/contracts/utils/Address.sol" in paths
     assert ".venv/lib/python3.12/site-packages/snekmate/auth/ownable.vy" in paths
@@ -194,8 +196,12 @@ def test_some_solidity_contracts_link_a_library():
     assert all(lib.startswith("SafeMathLib:0x") for lib in linked)
 
 
-def test_unverified_contract_answers_exactly_like_etherscan(client, url):
-    assert call(client, url, address_with_shape("unverified")) == UNVERIFIED_ANSWER
+@pytest.mark.parametrize("shape", ELSEWHERE_SHAPES)
+def test_contracts_etherscan_does_not_verify_get_its_not_verified_answer(client, url, shape):
+    assert call(client, url, address_with_shape(shape)) == UNVERIFIED_ANSWER
+
+
+def test_a_contract_no_explorer_verifies_has_no_expected_files():
     assert expected_files(1, address_with_shape("unverified")) == {}
 
 
@@ -217,8 +223,44 @@ def test_different_addresses_get_different_sources():
 def test_shapes_are_spread_roughly_evenly():
     addresses = ["0x" + hashlib.sha256(str(i).encode()).hexdigest()[:40] for i in range(7000)]
     counts = Counter(shape_of(a) for a in addresses)
-    for shape in SHAPES[:7]:
+    for shape in ETHERSCAN_SHAPES:  # a seventh each
         assert 800 <= counts[shape] <= 1200, counts
+    # The seventh Etherscan does not verify, split four ways.
+    assert 800 <= sum(counts[shape] for shape in ELSEWHERE_SHAPES) <= 1200, counts
+    for shape in ELSEWHERE_SHAPES:
+        assert 150 <= counts[shape] <= 350, counts
+
+
+def test_each_shape_is_verified_by_one_explorer_only(client, url):
+    root = url.removesuffix("/v2/api")
+    for shape in SHAPES:
+        address = address_with_shape(shape, 4)
+        answer = call(client, url, address)
+        on_etherscan = answer["status"] == "1" and answer["result"][0]["SourceCode"] != ""
+        on_sourcify = client.get(f"{root}/sourcify/server/v2/contract/1/{address}").status_code == 200
+        on_blockscout = "source_code" in client.get(f"{root}/blockscout/1/api/v2/smart-contracts/{address}").json()
+        verified_by = {name for name, verified in (("etherscan", on_etherscan), ("sourcify", on_sourcify),
+                                                   ("blockscout", on_blockscout)) if verified}
+        assert verified_by == ({verifier_of(address)} if verifier_of(address) else set()), shape
+
+
+def test_every_form_is_found_among_the_contracts_etherscan_does_not_verify():
+    for shape in ELSEWHERE_SHAPES:
+        for form in ETHERSCAN_SHAPES:
+            address = address_with_shape(shape, 1, form=form)
+            assert (shape_of(address), form_of(address)) == (shape, form)
+    assert form_of(address_with_shape("vyper_single")) == "vyper_single"
+    assert form_of(address_with_shape("invalid_address")) is None
+    for shape, form in (("proxy", "vyper_single"), ("etherscan_error", "proxy"), ("blockscout", "no_such_form")):
+        with pytest.raises(ValueError):
+            address_with_shape(shape, form=form)
+
+
+def test_a_proxy_verified_elsewhere_points_at_an_implementation_etherscan_verifies():
+    proxy = address_with_shape("sourcify_match", 0, form="proxy")
+    implementation = implementation_of(proxy)
+    assert implementation and verifier_of(implementation) == "etherscan" and form_of(implementation) != "proxy"
+    assert implementation_of(address_with_shape("unverified", 0, form="proxy")) is None
 
 
 def test_address_with_shape_gives_distinct_checksummed_addresses_of_that_shape():
@@ -339,9 +381,55 @@ def test_stats_count_calls_per_key_and_reset_zeroes_them(client):
     assert counters["max_per_key_per_second"] == {"a": 2, "b": 1, "(none)": 1}
     assert sum(counters["per_key_per_second"]["a"].values()) == 2
     assert after == reset
-    assert after == {"calls": 0, "over_budget": 0, "rate_limited": 0,
-                     "faults": {"error": 0, "timeout": 0, "rate_limit": 0},
-                     "per_key_per_second": {}, "max_per_key_per_second": {}}
+    zero = {"calls": 0, "over_budget": 0, "rate_limited": 0, "faults": {"error": 0, "timeout": 0, "rate_limit": 0},
+            "per_key_per_second": {}, "max_per_key_per_second": {}}
+    assert after == {**zero, "calls_by_provider": {"etherscan": 0, "sourcify": 0, "blockscout": 0},
+                     "providers": {"etherscan": zero, "sourcify": zero, "blockscout": zero}}
+
+
+def test_each_explorer_counts_its_own_calls_and_the_top_level_counters_stay_etherscans(client):
+    address = address_with_shape("sourcify_match")
+    with running(FakeConfig()) as url:
+        urls = explorer_urls(url, [1])
+        call(client, url, address, apikey="k")
+        for _ in range(2):
+            client.get(f"{urls['SOURCIFY_API_URL']}/v2/contract/1/{address}")
+        client.get(f"{url.removesuffix('/v2/api')}/blockscout/1/api/v2/smart-contracts/{address}",
+                   params={"apikey": "bk"})
+        counters = stats(client, url)
+
+    assert counters["calls"] == 1 and counters["max_per_key_per_second"] == {"k": 1}
+    assert counters["calls_by_provider"] == {"etherscan": 1, "sourcify": 2, "blockscout": 1}
+    assert counters["providers"]["etherscan"]["calls"] == 1
+    assert counters["providers"]["sourcify"]["max_per_key_per_second"] == {"(none)": 2}  # Sourcify takes no key
+    assert counters["providers"]["blockscout"]["max_per_key_per_second"] == {"bk": 1}
+
+
+def test_sourcify_and_blockscout_have_rate_limits_of_their_own(client):
+    address = address_with_shape("blockscout")
+    with running(FakeConfig(rate_limit=1, sourcify_rate_limit=2, blockscout_rate_limit=1)) as url:
+        root = url.removesuffix("/v2/api")
+        wait_for_fresh_second()
+        sourcify = [client.get(f"{root}/sourcify/server/v2/contract/1/{address}") for _ in range(3)]
+        blockscout = [client.get(f"{root}/blockscout/1/api/v2/smart-contracts/{address}") for _ in range(2)]
+        etherscan = call(client, url, address)
+        counters = stats(client, url)["providers"]
+
+    assert [r.status_code for r in sourcify] == [404, 404, 429]  # not verified there, then limited
+    assert sourcify[2].json()["customCode"] == "too_many_requests"
+    assert [r.status_code for r in blockscout] == [200, 429]
+    assert blockscout[1].json() == {"message": "Too Many Requests"}
+    assert etherscan["status"] == "1"  # Etherscan's window is its own
+    assert (counters["sourcify"]["rate_limited"], counters["sourcify"]["over_budget"]) == (1, 1)
+    assert (counters["blockscout"]["rate_limited"], counters["etherscan"]["rate_limited"]) == (1, 0)
+
+
+def test_explorer_urls_point_a_scanner_at_every_fake_explorer():
+    assert explorer_urls("http://127.0.0.1:8545/v2/api", [10, 1]) == {
+        "ETHERSCAN_API_URL": "http://127.0.0.1:8545/v2/api",
+        "SOURCIFY_API_URL": "http://127.0.0.1:8545/sourcify/server",
+        "BLOCKSCOUT_API_URLS": "1=http://127.0.0.1:8545/blockscout/1,10=http://127.0.0.1:8545/blockscout/10",
+    }
 
 
 # --- injected faults ------------------------------------------------------------------
@@ -381,6 +469,24 @@ def test_injected_rate_limit_answers_like_etherscan(client):
     assert counters["faults"] == {"error": 0, "timeout": 0, "rate_limit": 1}
 
 
+def test_injected_faults_hit_every_explorer_in_its_own_format(client):
+    address = address_with_shape("sourcify_exact_match")
+    with running(FakeConfig(rate_limit_rate=1.0)) as url:
+        root = url.removesuffix("/v2/api")
+        sourcify = client.get(f"{root}/sourcify/server/v2/contract/1/{address}")
+        blockscout = client.get(f"{root}/blockscout/1/api/v2/smart-contracts/{address}")
+    with running(FakeConfig(error_rate=1.0)) as url:
+        root = url.removesuffix("/v2/api")
+        pages = [client.get(f"{root}/sourcify/server/v2/contract/1/{address}"),
+                 client.get(f"{root}/blockscout/1/api/v2/smart-contracts/{address}")]
+        counters = stats(client, url)["providers"]
+
+    assert (sourcify.status_code, sourcify.json()["customCode"]) == (429, "too_many_requests")
+    assert (blockscout.status_code, blockscout.json()) == (429, {"message": "Too Many Requests"})
+    assert all(page.status_code == 502 and "502 Bad Gateway" in page.text for page in pages)
+    assert counters["sourcify"]["faults"]["error"] == counters["blockscout"]["faults"]["error"] == 1
+
+
 def test_latency_is_added_to_every_call(client):
     with running(FakeConfig(latency_ms=150)) as url:
         started = time.monotonic()
@@ -412,3 +518,10 @@ def test_cli_options_default_to_environment_variables(monkeypatch):
 
     config, _, port = parse_args(["--rate-limit", "3", "--port", "1234", "--error-rate", "0.1"])
     assert (config.rate_limit, port, config.error_rate) == (3, 1234, 0.1)
+
+
+def test_cli_sets_the_other_explorers_rate_limits(monkeypatch):
+    monkeypatch.setenv("FAKE_ETHERSCAN_SOURCIFY_RATE_LIMIT", "4")
+    config, _, _ = parse_args(["--blockscout-rate-limit", "9"])
+    assert (config.sourcify_rate_limit, config.blockscout_rate_limit, config.rate_limit) == (4, 9, 0)
+    assert config.limits("sourcify") == (4, 4) and config.limits("blockscout") == (9, 9)

@@ -1,81 +1,35 @@
-"""The fake Etherscan HTTP API: ``getsourcecode`` on ``/v2/api`` and ``/api``, plus test hooks.
+"""The fake explorers' HTTP app: Etherscan v2, Sourcify v2 and Blockscout v2 routes, plus test hooks.
 
-Answers follow the real service: HTTP 200 with ``status``/``message``/``result`` for every
-outcome, errors included. Faults (502, hangs, rate-limit answers) can be injected at given
-rates, and counters under ``/_fake/stats`` let tests and load runs check what a real
-Etherscan would have seen, such as calls per key per second.
+Every route goes through the same machinery: an added latency, injected faults (a 502 page, a hang, or the
+provider's own rate-limit answer) at given rates, a per-key rate limit, and counters under ``/_fake/stats``
+that let tests and load runs check what a real explorer would have seen, such as calls per key per second.
+Etherscan's key is its ``apikey`` parameter, Blockscout's too (optional there); Sourcify takes none, so its
+calls count under ``(none)``, as one client's would. The top-level counters are Etherscan's, as they were
+before the other explorers came; ``calls_by_provider`` and ``providers`` hold every provider's.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import partial
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .corpus import ADDRESS_RE, INVALID_ADDRESS_ANSWER, getsourcecode_answer
+from . import blockscout_api, etherscan_api, sourcify_api
+from .chains import DEFAULT_CHAINS
 
-DEFAULT_CHAINS = frozenset(
-    {
-        1, 11155111, 17000, 56, 97, 137, 80002, 42161, 421614, 10, 11155420, 8453, 84532, 43114,
-        59144, 534352, 324, 81457, 100, 250, 1284, 42220, 5000, 204, 1101, 199, 33139, 480, 146,
-        2741, 130, 10143, 1923, 50, 43113,
-    }
-)
+PROVIDERS = ("etherscan", "sourcify", "blockscout")
 STATS_KEEP_SECONDS = 120
 FAULT_KINDS = ("error", "timeout", "rate_limit")
-NO_KEY = "(none)"  # the stats label of calls made without an apikey
-
-
-@dataclass(frozen=True)
-class FakeConfig:
-    latency_ms: float = 0
-    jitter_ms: float = 0
-    api_keys: tuple[str, ...] = ()  # empty: any key (or none) is accepted
-    rate_limit: float = 0  # calls/s per key; 0: unlimited
-    budget: float | None = None  # calls/s per key counted as over budget; None: rate_limit
-    error_rate: float = 0  # fraction of calls answered with an HTTP 502
-    timeout_rate: float = 0  # fraction of calls that hang for hang_s before answering
-    rate_limit_rate: float = 0  # fraction of calls answered with the rate-limit error
-    hang_s: float = 30
-    supported_chains: frozenset[int] = field(default=DEFAULT_CHAINS)
-
-    def __post_init__(self) -> None:
-        rates = (self.error_rate, self.timeout_rate, self.rate_limit_rate)
-        if any(not 0 <= r <= 1 for r in rates) or sum(rates) > 1:
-            raise ValueError("fault rates must each be within 0..1 and add up to at most 1")
-        if min(self.latency_ms, self.jitter_ms, self.rate_limit, self.budget or 0, self.hang_s) < 0:
-            raise ValueError("latency, jitter, rate limit, budget and hang time cannot be negative")
-
-    @property
-    def effective_budget(self) -> float:
-        return self.rate_limit if self.budget is None else self.budget
-
-
-def _dumps(answer: dict) -> bytes:
-    return json.dumps(answer, separators=(",", ":")).encode()
-
-
-def _notok(result: str) -> bytes:
-    return _dumps({"status": "0", "message": "NOTOK", "result": result})
-
-
-_UNSUPPORTED_CHAIN = _notok(
-    "Missing or unsupported chainid parameter (required for v2 api), please see "
-    "https://api.etherscan.io/v2/chainlist for the list of supported chainids"
-)
-_INVALID_KEY = _notok("Invalid API Key")
-_BAD_MODULE = _notok("Error! Missing Or invalid Module name")
-_BAD_ACTION = _notok("Error! Missing Or invalid Action name")
-_INVALID_ADDRESS = _dumps(INVALID_ADDRESS_ANSWER)
-# What Cloudflare in front of Etherscan sends when the origin fails.
+NO_KEY = "(none)"  # the stats label of calls made without a key
+# What Cloudflare in front of an explorer sends when the origin fails.
 _BAD_GATEWAY_HTML = (
     b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>cloudflare</center>\r\n"
@@ -83,17 +37,43 @@ _BAD_GATEWAY_HTML = (
 )
 
 
-@lru_cache(maxsize=2048)
-def _answer_body(chain_id: int, address: str) -> bytes:
-    return _dumps(getsourcecode_answer(chain_id, address))
+@dataclass(frozen=True)
+class FakeConfig:
+    latency_ms: float = 0
+    jitter_ms: float = 0
+    api_keys: tuple[str, ...] = ()  # Etherscan's; empty: any key (or none) is accepted
+    rate_limit: float = 0  # Etherscan calls/s per key; 0: unlimited
+    budget: float | None = None  # Etherscan calls/s per key counted as over budget; None: rate_limit
+    sourcify_rate_limit: float = 0  # Sourcify calls/s per key, also its budget; 0: unlimited
+    blockscout_rate_limit: float = 0  # Blockscout calls/s per key, also its budget; 0: unlimited
+    error_rate: float = 0  # fraction of calls (to any provider) answered with an HTTP 502
+    timeout_rate: float = 0  # fraction of calls that hang for hang_s before answering
+    rate_limit_rate: float = 0  # fraction of calls answered with the provider's rate-limit error
+    hang_s: float = 30
+    supported_chains: frozenset[int] = field(default=DEFAULT_CHAINS)
 
+    def __post_init__(self) -> None:
+        rates = (self.error_rate, self.timeout_rate, self.rate_limit_rate)
+        if any(not 0 <= r <= 1 for r in rates) or sum(rates) > 1:
+            raise ValueError("fault rates must each be within 0..1 and add up to at most 1")
+        limits = (self.rate_limit, self.budget or 0, self.sourcify_rate_limit, self.blockscout_rate_limit)
+        if min(self.latency_ms, self.jitter_ms, self.hang_s, *limits) < 0:
+            raise ValueError("latency, jitter, rate limits, budget and hang time cannot be negative")
 
-def _chain_id(value: str | None) -> int | None:
-    return int(value) if value and value.isascii() and value.isdigit() else None
+    @property
+    def effective_budget(self) -> float:
+        return self.rate_limit if self.budget is None else self.budget
+
+    def limits(self, provider: str) -> tuple[float, float]:
+        """(rate limit, budget) in calls/s per key of one provider's routes; 0 for none."""
+        if provider == "etherscan":
+            return self.rate_limit, self.effective_budget
+        limit = self.sourcify_rate_limit if provider == "sourcify" else self.blockscout_rate_limit
+        return limit, limit
 
 
 class Stats:
-    """Call counters. Handlers run on one event loop, so plain attributes need no lock."""
+    """One provider's call counters. Handlers run on one event loop, so plain attributes need no lock."""
 
     def __init__(self) -> None:
         self.reset()
@@ -132,76 +112,93 @@ class Stats:
         }
 
 
+def stats_json(stats: dict[str, Stats]) -> dict:
+    return {
+        **stats["etherscan"].as_json(),
+        "calls_by_provider": {name: stats[name].calls for name in PROVIDERS},
+        "providers": {name: stats[name].as_json() for name in PROVIDERS},
+    }
+
+
+# A route's answer, given the request and `over_limit`: a callable saying (and counting) whether this call is
+# over its key's rate, which each provider checks at the point its real service does.
+Answer = Callable[..., Response]
+
+
 def create_app(config: FakeConfig | None = None) -> Starlette:
     config = config or FakeConfig()
-    stats = Stats()
-    keys = frozenset(config.api_keys)
-    budget = config.effective_budget
-    # Etherscan states the plan's limit in the message; with no limit configured, say the free plan's.
-    limit = config.rate_limit or budget or 5
-    rate_limited = _notok(f"Max calls per sec rate limit reached ({limit:g}/sec)")
+    stats = {name: Stats() for name in PROVIDERS}
+    chains = config.supported_chains
     error_below = config.error_rate
     timeout_below = error_below + config.timeout_rate
     rate_limit_below = timeout_below + config.rate_limit_rate
+    # Etherscan states the plan's limit in the message; with no limit configured, say the free plan's.
+    etherscan_rate_limited = etherscan_api.rate_limited_body(config.rate_limit or config.effective_budget or 5)
+    rate_limited_answers = {
+        "etherscan": lambda: etherscan_api.json_answer(etherscan_rate_limited),
+        "sourcify": sourcify_api.rate_limited,
+        "blockscout": blockscout_api.rate_limited,
+    }
 
-    def json_response(body: bytes) -> Response:
-        return Response(body, media_type="application/json")
+    def counted(provider: str, answer: Answer) -> Callable[[Request], object]:
+        counters, (rate_limit, budget) = stats[provider], config.limits(provider)
 
-    def answer(request: Request, key: str, calls_before: int) -> bytes:
-        params = request.query_params
-        chain_id = _chain_id(params.get("chainid"))
-        if chain_id not in config.supported_chains:
-            return _UNSUPPORTED_CHAIN
-        if keys and key not in keys:
-            return _INVALID_KEY
-        if config.rate_limit and calls_before >= config.rate_limit:
-            stats.rate_limited += 1
-            return rate_limited
-        if params.get("module") != "contract":
-            return _BAD_MODULE
-        if params.get("action") != "getsourcecode":
-            return _BAD_ACTION
-        address = params.get("address", "")
-        if not ADDRESS_RE.fullmatch(address):
-            return _INVALID_ADDRESS
-        return _answer_body(chain_id, address.lower())
+        async def endpoint(request: Request) -> Response:
+            key = "" if provider == "sourcify" else request.query_params.get("apikey", "")
+            calls_before = counters.count_call(key or NO_KEY, int(time.time()))
+            if budget and calls_before >= budget:
+                counters.over_budget += 1
 
-    async def api(request: Request) -> Response:
-        key = request.query_params.get("apikey", "")
-        calls_before = stats.count_call(key or NO_KEY, int(time.time()))
-        if budget and calls_before >= budget:
-            stats.over_budget += 1
+            if config.latency_ms or config.jitter_ms:
+                delay_ms = config.latency_ms + random.uniform(-config.jitter_ms, config.jitter_ms)
+                if delay_ms > 0:
+                    await asyncio.sleep(delay_ms / 1000)
 
-        if config.latency_ms or config.jitter_ms:
-            delay_ms = config.latency_ms + random.uniform(-config.jitter_ms, config.jitter_ms)
-            if delay_ms > 0:
-                await asyncio.sleep(delay_ms / 1000)
+            if rate_limit_below:
+                draw = random.random()
+                if draw < error_below:
+                    counters.faults["error"] += 1
+                    return Response(_BAD_GATEWAY_HTML, status_code=502, media_type="text/html")
+                if draw < timeout_below:
+                    counters.faults["timeout"] += 1
+                    await asyncio.sleep(config.hang_s)
+                elif draw < rate_limit_below:
+                    counters.faults["rate_limit"] += 1
+                    return rate_limited_answers[provider]()
 
-        if rate_limit_below:
-            draw = random.random()
-            if draw < error_below:
-                stats.faults["error"] += 1
-                return Response(_BAD_GATEWAY_HTML, status_code=502, media_type="text/html")
-            if draw < timeout_below:
-                stats.faults["timeout"] += 1
-                await asyncio.sleep(config.hang_s)
-            elif draw < rate_limit_below:
-                stats.faults["rate_limit"] += 1
-                return json_response(rate_limited)
+            def over_limit() -> bool:
+                if rate_limit and calls_before >= rate_limit:
+                    counters.rate_limited += 1
+                    return True
+                return False
 
-        return json_response(answer(request, key, calls_before))
+            return answer(request, over_limit=over_limit)
+
+        return endpoint
+
+    getsourcecode = partial(etherscan_api.getsourcecode, keys=frozenset(config.api_keys),
+                            rate_limited_body=etherscan_rate_limited)
+    explorer_routes = (
+        ("/v2/api", "etherscan", getsourcecode),
+        ("/api", "etherscan", getsourcecode),
+        ("/v2/chainlist", "etherscan", partial(etherscan_api.chainlist, rate_limited_body=etherscan_rate_limited)),
+        ("/sourcify/server/v2/contract/{chain_id}/{address}", "sourcify", sourcify_api.contract),
+        ("/sourcify/server/chains", "sourcify", sourcify_api.chains_list),
+        ("/blockscout/{chain_id}/api/v2/smart-contracts/{address}", "blockscout", blockscout_api.smart_contract),
+    )
 
     async def get_stats(request: Request) -> Response:
-        return JSONResponse(stats.as_json())
+        return JSONResponse(stats_json(stats))
 
     async def reset_stats(request: Request) -> Response:
-        stats.reset()
-        return JSONResponse(stats.as_json())
+        for counters in stats.values():
+            counters.reset()
+        return JSONResponse(stats_json(stats))
 
     app = Starlette(
         routes=[
-            Route("/v2/api", api, methods=["GET"]),
-            Route("/api", api, methods=["GET"]),
+            *(Route(path, counted(provider, partial(answer, chains=chains)), methods=["GET"])
+              for path, provider, answer in explorer_routes),
             Route("/_fake/stats", get_stats, methods=["GET"]),
             Route("/_fake/reset", reset_stats, methods=["POST"]),
         ]
@@ -209,3 +206,4 @@ def create_app(config: FakeConfig | None = None) -> Starlette:
     app.state.stats = stats
     app.state.config = config
     return app
+

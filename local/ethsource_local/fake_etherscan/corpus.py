@@ -1,10 +1,10 @@
-"""Deterministic contracts for the fake Etherscan.
+"""The fake's contracts: one per address and chain, built from the templates, as every explorer knows it.
 
-Every address maps to one answer, derived only from its lowercased 40 hex chars (and the
-chain id, which goes into a source comment), so tests and load runs can rely on what an
-address returns without storing anything. The encodings of ``SourceCode`` follow the real
-captured answers: plain text, a single-brace JSON object of files, or standard-JSON input
-wrapped in double braces with CRLF line endings.
+A `Contract` holds what is true of the contract whoever serves it (files, ABI, compiler, settings, license,
+proxy), which the Sourcify and Blockscout fakes render in their formats, and the item Etherscan serves for it,
+whose encodings of ``SourceCode`` follow the real captured answers: plain text, a single-brace JSON object of
+files, or standard-JSON input wrapped in double braces with CRLF line endings. A contract derives only from
+the address's hex digits and the chain id (which goes into a source comment).
 """
 
 from __future__ import annotations
@@ -12,105 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from itertools import count, islice
 from string import Template
 
 from ethsource.addresses import to_checksum
 
-VERIFIED_SHAPES = (
-    "solidity_single",
-    "solidity_multi",
-    "solidity_standard_json",
-    "vyper_single",
-    "vyper_standard_json",
-    "unverified",
-    "proxy",
-)
-ERROR_SHAPES = ("invalid_address", "etherscan_error")
-SHAPES = VERIFIED_SHAPES + ERROR_SHAPES
-
-# Implementations behind a proxy are verified Solidity contracts, never proxies themselves.
-_IMPLEMENTATION_SHAPES = ("solidity_single", "solidity_multi", "solidity_standard_json")
-_ERROR_PREFIXES = {"bad0": "invalid_address", "e770": "etherscan_error"}
-
-INVALID_ADDRESS_ANSWER = {"status": "0", "message": "NOTOK", "result": "Error! Invalid address format"}
-SOURCE_UNAVAILABLE_ANSWER = {
-    "status": "0",
-    "message": "NOTOK",
-    "result": "Error! Contract source code unavailable",
-}
-UNVERIFIED_ITEM = {
-    "SourceCode": "",
-    "ABI": "Contract source code not verified",
-    "ContractName": "",
-    "CompilerVersion": "",
-    "OptimizationUsed": "",
-    "Runs": "",
-    "ConstructorArguments": "",
-    "EVMVersion": "Default",
-    "Library": "",
-    "LicenseType": "Unknown",
-    "Proxy": "0",
-    "Implementation": "",
-    "SwarmSource": "",
-}
-
-ADDRESS_RE = re.compile(r"0x[0-9a-fA-F]{40}")
-
-
-# --- addresses -------------------------------------------------------------------------
-
-
-def _hex40(address: str) -> str:
-    if not ADDRESS_RE.fullmatch(address):
-        raise ValueError(f"not a 0x-prefixed 40-hex-digit address: {address!r}")
-    return address[2:].lower()
-
-
-def _digest(hex40: str, label: str = "") -> bytes:
-    return hashlib.sha256(f"{label}{hex40}".encode()).digest()
-
-
-def _derived(hex40: str, label: str) -> str:
-    """A deterministic 40-hex address belonging to ``hex40`` (owner, library, implementation...)."""
-    return _digest(hex40, label + ":").hex()[:40]
-
-
-def shape_of(address: str) -> str:
-    hex40 = _hex40(address)
-    prefix_shape = _ERROR_PREFIXES.get(hex40[:4])
-    if prefix_shape:
-        return prefix_shape
-    return VERIFIED_SHAPES[_digest(hex40)[0] % len(VERIFIED_SHAPES)]
-
-
-@lru_cache(maxsize=4096)
-def _implementation_hex(hex40: str) -> str:
-    candidates = (_derived(hex40, f"implementation-{i}") for i in count())
-    return next(c for c in candidates if shape_of("0x" + c) in _IMPLEMENTATION_SHAPES)
-
-
-def implementation_of(address: str) -> str | None:
-    """The lowercase implementation address behind a ``proxy``-shaped address, else None."""
-    if shape_of(address) != "proxy":
-        return None
-    return "0x" + _implementation_hex(_hex40(address))
-
-
-@lru_cache(maxsize=1024)
-def address_with_shape(shape: str, n: int = 0) -> str:
-    """The n-th address (in a fixed search order) whose shape is ``shape``, EIP-55 checksummed."""
-    if shape not in SHAPES:
-        raise ValueError(f"unknown shape {shape!r}; expected one of {SHAPES}")
-    # Error shapes live behind a prefix; hashing alone would almost never produce one.
-    prefix = next((p for p, s in _ERROR_PREFIXES.items() if s == shape), "")
-    seeds = (hashlib.sha256(f"ethsource-fake-etherscan:{i}".encode()).hexdigest() for i in count())
-    candidates = ("0x" + prefix + seed[len(prefix) : 40] for seed in seeds)
-    matching = (c for c in candidates if shape_of(c) == shape)
-    return to_checksum(next(islice(matching, n, None)))
-
+from .shapes import derived, digest, form_of, hex40, implementation_hex, verifier_of
 
 # --- templates -------------------------------------------------------------------------
 # Sources and ABIs are package data under templates/; `${name}` placeholders are string.Template's.
@@ -126,66 +35,96 @@ def _abi(name: str) -> list:
     return json.loads((_TEMPLATES / "abi" / name).read_text(encoding="utf-8"))
 
 
+@dataclass(frozen=True)
+class Contract:
+    """One contract of the corpus. Shared by every caller through a cache: read it, never change it."""
+
+    name: str
+    main_path: str
+    files: dict[str, str]  # path -> content, dependencies first, as a compiler input lists them
+    abi: list
+    language: str  # "Solidity" or "Vyper"
+    compiler_version: str  # without a prefix: "0.8.20+commit.a1b79de6", "0.3.10", "0.4.0+commit.e9db8d9"
+    settings: dict  # the standard-JSON `settings` it was compiled with
+    optimized: bool
+    runs: int | None
+    license: str  # SPDX identifier of the main file
+    constructor_args: str  # ABI-encoded, hex without 0x
+    libraries: dict[str, str]  # linked library name -> 0x address
+    implementation: str | None  # 0x address behind a proxy
+    etherscan_item: dict  # Etherscan's getsourcecode result item for it
+
+
+def contract_of(chain_id: int, address: str) -> Contract | None:
+    """The contract at the address (whoever verifies it, if anyone); None for Etherscan's error shapes."""
+    return _contract(chain_id, hex40(address))
+
+
+def expected_files(chain_id: int, address: str) -> dict[str, str]:
+    """The source files the explorer that verifies the address serves (path as given -> content); {} if none."""
+    contract = contract_of(chain_id, address)
+    return dict(contract.files) if contract and verifier_of(address) else {}
+
+
+@lru_cache(maxsize=512)
+def _contract(chain_id: int, digits: str) -> Contract | None:
+    form = form_of("0x" + digits)
+    if form is None:
+        return None
+    if form == "proxy":
+        return _proxy_contract(chain_id, digits)
+    if form.startswith("vyper"):
+        return _vyper_contract(form, chain_id, digits)
+    return _solidity_contract(form, chain_id, digits)
+
+
+# --- Solidity ------------------------------------------------------------------------------
+
+_TOKEN = _template("solidity/Token.sol")
+_VAULT = _template("solidity/Vault.sol")
 _TOKEN_ABI = _abi("token.json")
 _VAULT_ABI = _abi("vault.json")
 _ERC1967_PROXY_ABI = _abi("erc1967_proxy.json")
 _TRANSPARENT_PROXY_ABI = _abi("transparent_proxy.json")
-_VYPER_TOKEN_ABI = _abi("vyper_token.json")
-_SPLITTER_ABI = _abi("splitter.json")
-
-
-def _abi_string(abi: list) -> str:
-    return json.dumps(abi, separators=(",", ":"))
-
-
-# --- Solidity sources --------------------------------------------------------------------
-
-_CONTEXT = _template("solidity/Context.sol")
-_IERC20 = _template("solidity/IERC20.sol")
-_ERC20 = _template("solidity/ERC20.sol")
-_OWNABLE = _template("solidity/Ownable.sol")
-_TOKEN = _template("solidity/Token.sol")
-_SAFE_MATH_LIB = _template("solidity/SafeMathLib.sol")
-_VAULT = _template("solidity/Vault.sol")
-_PROXY = _template("solidity/Proxy.sol")
-_ADDRESS = _template("solidity/Address.sol")
-_ERC1967_UPGRADE = _template("solidity/ERC1967Upgrade.sol")
-_ERC1967_PROXY = _template("solidity/ERC1967Proxy.sol")
-_TRANSPARENT_PROXY = _template("solidity/TransparentUpgradeableProxy.sol")
 
 _OZ = "@openzeppelin/contracts/"
 # path -> (OpenZeppelin origin line or None, pragma, imports, body)
 _SOLIDITY_UNITS: dict[str, tuple[str | None, str, tuple[str, ...], Template]] = {
-    _OZ + "utils/Context.sol": ("utils/Context.sol", "^0.8.0", (), _CONTEXT),
-    _OZ + "utils/Address.sol": ("utils/Address.sol", "^0.8.1", (), _ADDRESS),
-    _OZ + "token/ERC20/IERC20.sol": ("token/ERC20/IERC20.sol", "^0.8.0", (), _IERC20),
-    _OZ + "access/Ownable.sol": ("access/Ownable.sol", "^0.8.0", ("../utils/Context.sol",), _OWNABLE),
-    _OZ + "proxy/Proxy.sol": ("proxy/Proxy.sol", "^0.8.0", (), _PROXY),
+    _OZ + "utils/Context.sol": ("utils/Context.sol", "^0.8.0", (), _template("solidity/Context.sol")),
+    _OZ + "utils/Address.sol": ("utils/Address.sol", "^0.8.1", (), _template("solidity/Address.sol")),
+    _OZ + "token/ERC20/IERC20.sol": ("token/ERC20/IERC20.sol", "^0.8.0", (), _template("solidity/IERC20.sol")),
+    _OZ + "access/Ownable.sol": (
+        "access/Ownable.sol",
+        "^0.8.0",
+        ("../utils/Context.sol",),
+        _template("solidity/Ownable.sol"),
+    ),
+    _OZ + "proxy/Proxy.sol": ("proxy/Proxy.sol", "^0.8.0", (), _template("solidity/Proxy.sol")),
     _OZ + "proxy/ERC1967/ERC1967Upgrade.sol": (
         "proxy/ERC1967/ERC1967Upgrade.sol",
         "^0.8.2",
         ("../../utils/Address.sol",),
-        _ERC1967_UPGRADE,
+        _template("solidity/ERC1967Upgrade.sol"),
     ),
     _OZ + "proxy/ERC1967/ERC1967Proxy.sol": (
         "proxy/ERC1967/ERC1967Proxy.sol",
         "^0.8.0",
         ("../Proxy.sol", "./ERC1967Upgrade.sol"),
-        _ERC1967_PROXY,
+        _template("solidity/ERC1967Proxy.sol"),
     ),
     _OZ + "proxy/transparent/TransparentUpgradeableProxy.sol": (
         "proxy/transparent/TransparentUpgradeableProxy.sol",
         "^0.8.0",
         ("../ERC1967/ERC1967Proxy.sol",),
-        _TRANSPARENT_PROXY,
+        _template("solidity/TransparentUpgradeableProxy.sol"),
     ),
     "contracts/token/ERC20.sol": (
         None,
         "^0.8.0",
         (_OZ + "token/ERC20/IERC20.sol", _OZ + "utils/Context.sol"),
-        _ERC20,
+        _template("solidity/ERC20.sol"),
     ),
-    "contracts/libraries/SafeMathLib.sol": (None, "^0.8.0", (), _SAFE_MATH_LIB),
+    "contracts/libraries/SafeMathLib.sol": (None, "^0.8.0", (), _template("solidity/SafeMathLib.sol")),
 }
 
 # Dependencies in the order a flattener would emit them; the main contract comes last.
@@ -204,6 +143,7 @@ _VAULT_DEPS = (
 _TOKEN_IMPORTS = ("./token/ERC20.sol", _OZ + "access/Ownable.sol")
 _VAULT_IMPORTS = (_OZ + "token/ERC20/IERC20.sol", _OZ + "access/Ownable.sol", "./libraries/SafeMathLib.sol")
 
+
 _TOKEN_NAMES = (("AcmeToken", "ACME"), ("NebulaToken", "NEB"), ("HarborCoin", "HBR"), ("QuartzToken", "QTZ"))
 _VAULT_NAMES = ("YieldVault", "TreasuryVault", "RewardVault", "StakingVault")
 _SOLC_VERSIONS = (
@@ -219,9 +159,9 @@ _OUTPUT_SELECTION = ["evm.bytecode", "evm.deployedBytecode", "devdoc", "userdoc"
 _DOC_BLOCK = re.compile(r"^ *(/\*\*.*?\*/|///[^\n]*)\n", re.M | re.S)
 
 
-def _corpus_tag(comment: str, chain_id: int, hex40: str) -> str:
+def _corpus_tag(comment: str, chain_id: int, digits: str) -> str:
     # Puts the address into every file so no two contracts share a source tree.
-    return f"{comment} ethsource fake Etherscan corpus: chain {chain_id}, contract {to_checksum('0x' + hex40)}"
+    return f"{comment} ethsource fake Etherscan corpus: chain {chain_id}, contract {to_checksum('0x' + digits)}"
 
 
 def _solidity_file(path: str, spdx: str, tag: str, values: dict) -> str:
@@ -253,6 +193,10 @@ def _word(value: int | str) -> str:
     return f"{value:064x}" if isinstance(value, int) else value.rjust(64, "0")
 
 
+def _abi_string(abi: list) -> str:
+    return json.dumps(abi, separators=(",", ":"))
+
+
 def _standard_json(document: dict) -> str:
     # Etherscan stores standard-JSON input with CRLF and 2-space indent, inside an extra pair of braces.
     return "{" + json.dumps(document, indent=2).replace("\n", "\r\n") + "}"
@@ -266,23 +210,23 @@ def _files_json(files: dict[str, str]) -> str:
     return text
 
 
-def _solidity_contract(shape: str, chain_id: int, hex40: str) -> tuple[dict, dict[str, str]]:
-    h = _digest(hex40)
+def _solidity_contract(form: str, chain_id: int, digits: str) -> Contract:
+    h = digest(digits)
     is_vault = h[1] % 4 == 3  # a quarter of the Solidity contracts link an external library
     compiler, evm = _SOLC_VERSIONS[h[2] % len(_SOLC_VERSIONS)]
     spdx, license_type = _LICENSES[h[3] % len(_LICENSES)]
     optimized = h[4] % 3 != 0
     runs = _RUNS[h[5] % len(_RUNS)] if optimized else "200"
-    owner = _derived(hex40, "owner")
+    owner = derived(digits, "owner")
     pragma = "^" + compiler[1 : compiler.index("+")]
-    tag = _corpus_tag("//", chain_id, hex40)
+    tag = _corpus_tag("//", chain_id, digits)
 
     if is_vault:
         name = _VAULT_NAMES[h[6] % len(_VAULT_NAMES)]
         values = {"name": name}
         deps, imports, body, abi = _VAULT_DEPS, _VAULT_IMPORTS, _VAULT, _VAULT_ABI
-        library_hex = _derived(hex40, "library")
-        constructor_args = _word(_derived(hex40, "asset")) + _word(owner)
+        library_hex = derived(digits, "library")
+        constructor_args = _word(derived(digits, "asset")) + _word(owner)
     else:
         name, symbol = _TOKEN_NAMES[h[6] % len(_TOKEN_NAMES)]
         cap = (1_000_000, 21_000_000, 100_000_000)[h[7] % 3]
@@ -291,7 +235,14 @@ def _solidity_contract(shape: str, chain_id: int, hex40: str) -> tuple[dict, dic
         library_hex = None
         constructor_args = _word(owner) + _word((1 + h[8]) * 1000 * 10**18)
 
-    if shape == "solidity_single":
+    settings = {
+        "optimizer": {"enabled": optimized, "runs": int(runs)},
+        "evmVersion": evm,
+        "outputSelection": {"*": {"*": _OUTPUT_SELECTION}},
+        "metadata": {"useLiteralContent": True},
+        "libraries": {"contracts/libraries/SafeMathLib.sol": {"SafeMathLib": "0x" + library_hex}} if is_vault else {},
+    }
+    if form == "solidity_single":
         main_path = f"{name}.sol"
         files = {main_path: _flattened(pragma, spdx, tag, deps, body, values)}
         source_code = files[main_path]
@@ -299,21 +250,14 @@ def _solidity_contract(shape: str, chain_id: int, hex40: str) -> tuple[dict, dic
         main_path = f"contracts/{name}.sol"
         files = {d: _solidity_file(d, spdx, tag, values) for d in deps}
         files[main_path] = _main_solidity_file(pragma, spdx, tag, imports, body, values)
-        if shape == "solidity_multi":
+        if form == "solidity_multi":
             source_code = _files_json(files)
         else:
-            libraries = {"contracts/libraries/SafeMathLib.sol": {"SafeMathLib": "0x" + library_hex}} if is_vault else {}
             source_code = _standard_json(
                 {
                     "language": "Solidity",
                     "sources": {path: {"content": content} for path, content in files.items()},
-                    "settings": {
-                        "optimizer": {"enabled": optimized, "runs": int(runs)},
-                        "evmVersion": evm,
-                        "outputSelection": {"*": {"*": _OUTPUT_SELECTION}},
-                        "metadata": {"useLiteralContent": True},
-                        "libraries": libraries,
-                    },
+                    "settings": settings,
                 }
             )
 
@@ -326,21 +270,26 @@ def _solidity_contract(shape: str, chain_id: int, hex40: str) -> tuple[dict, dic
         "OptimizationUsed": "1" if optimized else "0",
         "Runs": runs,
         "ConstructorArguments": constructor_args,
-        "EVMVersion": evm if shape == "solidity_standard_json" or h[9] % 2 else "Default",
+        "EVMVersion": evm if form == "solidity_standard_json" or h[9] % 2 else "Default",
         "Library": f"SafeMathLib:0x{library_hex}" if library_hex else "",
         "LicenseType": license_type,
         "Proxy": "0",
         "Implementation": "",
-        "SwarmSource": "" if shape == "solidity_standard_json" else "ipfs://" + _digest(hex40, "swarm").hex(),
+        "SwarmSource": "" if form == "solidity_standard_json" else "ipfs://" + digest(digits, "swarm").hex(),
     }
-    return item, files
+    return Contract(
+        name=name, main_path=main_path, files=files, abi=abi, language="Solidity", compiler_version=compiler[1:],
+        settings=settings, optimized=optimized, runs=int(runs), license=spdx, constructor_args=constructor_args,
+        libraries={"SafeMathLib": "0x" + library_hex} if library_hex else {}, implementation=None,
+        etherscan_item=item,
+    )
 
 
-def _proxy_contract(chain_id: int, hex40: str) -> tuple[dict, dict[str, str]]:
-    h = _digest(hex40)
+def _proxy_contract(chain_id: int, digits: str) -> Contract:
+    h = digest(digits)
     compiler, evm = _SOLC_VERSIONS[h[2] % len(_SOLC_VERSIONS)]
-    implementation = _implementation_hex(hex40)
-    tag = _corpus_tag("//", chain_id, hex40)
+    implementation = implementation_hex(digits)
+    tag = _corpus_tag("//", chain_id, digits)
     paths = [
         _OZ + "utils/Address.sol",
         _OZ + "proxy/Proxy.sol",
@@ -351,21 +300,22 @@ def _proxy_contract(chain_id: int, hex40: str) -> tuple[dict, dict[str, str]]:
         name, abi = "TransparentUpgradeableProxy", _TRANSPARENT_PROXY_ABI
         paths.append(_OZ + "proxy/transparent/TransparentUpgradeableProxy.sol")
         # (address _logic, address admin_, bytes _data) with empty _data
-        constructor_args = _word(implementation) + _word(_derived(hex40, "admin")) + _word(0x60) + _word(0)
+        constructor_args = _word(implementation) + _word(derived(digits, "admin")) + _word(0x60) + _word(0)
     else:
         name, abi = "ERC1967Proxy", _ERC1967_PROXY_ABI
         constructor_args = _word(implementation) + _word(0x40) + _word(0)
     files = {path: _solidity_file(path, "MIT", tag, {}) for path in paths}
+    settings = {
+        "optimizer": {"enabled": True, "runs": 200},
+        "evmVersion": evm,
+        "outputSelection": {"*": {"*": _OUTPUT_SELECTION}},
+        "libraries": {},
+    }
     source_code = _standard_json(
         {
             "language": "Solidity",
             "sources": {path: {"content": content} for path, content in files.items()},
-            "settings": {
-                "optimizer": {"enabled": True, "runs": 200},
-                "evmVersion": evm,
-                "outputSelection": {"*": {"*": _OUTPUT_SELECTION}},
-                "libraries": {},
-            },
+            "settings": settings,
         }
     )
     item = {
@@ -384,15 +334,21 @@ def _proxy_contract(chain_id: int, hex40: str) -> tuple[dict, dict[str, str]]:
         "Implementation": "0x" + implementation,
         "SwarmSource": "",
     }
-    return item, files
+    return Contract(
+        name=name, main_path=paths[-1], files=files, abi=abi, language="Solidity", compiler_version=compiler[1:],
+        settings=settings, optimized=True, runs=200, license="MIT", constructor_args=constructor_args, libraries={},
+        implementation="0x" + implementation, etherscan_item=item,
+    )
 
 
-# --- Vyper sources ---------------------------------------------------------------------
+# --- Vyper ---------------------------------------------------------------------------------
 
 _VYPER_TOKEN = _template("vyper/Token.vy")
 _SNEKMATE_OWNABLE = _template("vyper/ownable.vy")
 _SPLITTER_INTERFACE = _template("vyper/ISplitter.vyi")
 _SPLITTER = _template("vyper/Splitter.vy")
+_VYPER_TOKEN_ABI = _abi("vyper_token.json")
+_SPLITTER_ABI = _abi("splitter.json")
 
 _VYPER_TOKEN_NAMES = (("LiquidityToken", "LQT"), ("GaugeShare", "GSH"), ("PoolToken", "PLT"))
 _VYPER_LEGACY_VERSIONS = ("0.3.10", "0.3.9", "0.3.7")
@@ -401,21 +357,24 @@ _VYPER_MODERN_VERSIONS = (("0.4.0", "v0.4.0+commit.e9db8d9"), ("0.4.1", "v0.4.1+
 _SITE_PACKAGES = ".venv/lib/python3.12/site-packages"
 
 
-def _vyper_contract(shape: str, chain_id: int, hex40: str) -> tuple[dict, dict[str, str]]:
-    h = _digest(hex40)
-    tag = _corpus_tag("#", chain_id, hex40)
-    owner = _derived(hex40, "owner")
-    if shape == "vyper_single":
+def _vyper_contract(form: str, chain_id: int, digits: str) -> Contract:
+    h = digest(digits)
+    tag = _corpus_tag("#", chain_id, digits)
+    owner = derived(digits, "owner")
+    if form == "vyper_single":
         name, symbol = _VYPER_TOKEN_NAMES[h[1] % len(_VYPER_TOKEN_NAMES)]
         version = _VYPER_LEGACY_VERSIONS[h[2] % len(_VYPER_LEGACY_VERSIONS)]
+        full_version = version
         main_path = f"{name}.vy"
         files = {main_path: _VYPER_TOKEN.substitute(version=version, name=name, symbol=symbol, tag=tag)}
+        settings = {"optimize": True}
         source_code = files[main_path]
         abi = _VYPER_TOKEN_ABI
         constructor_args = _word((1 + h[3]) * 10**24) + _word(owner)
     else:
         name = _SPLITTER_NAMES[h[1] % len(_SPLITTER_NAMES)]
         version, long_version = _VYPER_MODERN_VERSIONS[h[2] % len(_VYPER_MODERN_VERSIONS)]
+        full_version = long_version[1:]
         main_path = f"contracts/{name}.vy"
         files = {
             f"{_SITE_PACKAGES}/snekmate/auth/ownable.vy": _SNEKMATE_OWNABLE.substitute(tag=tag),
@@ -427,20 +386,21 @@ def _vyper_contract(shape: str, chain_id: int, hex40: str) -> tuple[dict, dict[s
             for path, content in files.items()
         }
         integrity = hashlib.sha256("".join(s["sha256sum"] for s in sources.values()).encode()).hexdigest()
+        settings = {
+            "outputSelection": {main_path: ["evm.bytecode", "evm.deployedBytecode", "abi"]},
+            "search_paths": [_SITE_PACKAGES, "."],
+        }
         source_code = _standard_json(
             {
                 "language": "Vyper",
                 "sources": sources,
-                "settings": {
-                    "outputSelection": {main_path: ["evm.bytecode", "evm.deployedBytecode", "abi"]},
-                    "search_paths": [_SITE_PACKAGES, "."],
-                },
+                "settings": settings,
                 "compiler_version": long_version,
                 "integrity": integrity,
             }
         )
         abi = _SPLITTER_ABI
-        constructor_args = _word(_derived(hex40, "token")) + _word(owner)
+        constructor_args = _word(derived(digits, "token")) + _word(owner)
 
     item = {
         "SourceCode": source_code,
@@ -458,42 +418,8 @@ def _vyper_contract(shape: str, chain_id: int, hex40: str) -> tuple[dict, dict[s
         "Implementation": "",
         "SwarmSource": "",
     }
-    return item, files
-
-
-# --- answers ---------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=512)
-def _contract(chain_id: int, hex40: str) -> tuple[dict, tuple[tuple[str, str], ...]]:
-    shape = shape_of("0x" + hex40)
-    if shape.startswith("solidity"):
-        item, files = _solidity_contract(shape, chain_id, hex40)
-    elif shape.startswith("vyper"):
-        item, files = _vyper_contract(shape, chain_id, hex40)
-    elif shape == "proxy":
-        item, files = _proxy_contract(chain_id, hex40)
-    else:
-        item, files = UNVERIFIED_ITEM, {}
-    return item, tuple(files.items())
-
-
-def getsourcecode_answer(chain_id: int, address: str) -> dict:
-    """The whole JSON answer Etherscan gives to ``getsourcecode`` for this address."""
-    if not ADDRESS_RE.fullmatch(address):
-        return dict(INVALID_ADDRESS_ANSWER)
-    shape = shape_of(address)
-    if shape == "invalid_address":
-        return dict(INVALID_ADDRESS_ANSWER)
-    if shape == "etherscan_error":
-        return dict(SOURCE_UNAVAILABLE_ANSWER)
-    item, _ = _contract(chain_id, _hex40(address))
-    return {"status": "1", "message": "OK", "result": [dict(item)]}
-
-
-def expected_files(chain_id: int, address: str) -> dict[str, str]:
-    """The source files the answer's SourceCode encodes (path as given -> content)."""
-    if shape_of(address) in ERROR_SHAPES:
-        return {}
-    _, files = _contract(chain_id, _hex40(address))
-    return dict(files)
+    return Contract(
+        name=name, main_path=main_path, files=files, abi=abi, language="Vyper", compiler_version=full_version,
+        settings=settings, optimized=True, runs=None, license="MIT", constructor_args=constructor_args,
+        libraries={}, implementation=None, etherscan_item=item,
+    )

@@ -1,4 +1,4 @@
-"""Run the fake Etherscan: in a background thread for tests, or in the foreground from the CLI."""
+"""Run the fake explorers: in a background thread for tests, or in the foreground from the CLI."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import httpx
 import uvicorn
 
 from .app import FakeConfig, create_app
+from .chains import DEFAULT_CHAINS
 
 ENV_PREFIX = "FAKE_ETHERSCAN_"
 START_TIMEOUT_S = 10
@@ -27,6 +28,16 @@ def _uvicorn_config(config: FakeConfig, **kwargs) -> uvicorn.Config:
 def stats(api_url: str) -> dict:
     """The counters of the fake whose API is at `api_url` (what `running` yields)."""
     return httpx.get(api_url.replace("/v2/api", "/_fake/stats")).json()
+
+
+def explorer_urls(api_url: str, chain_ids: Iterable[int] = DEFAULT_CHAINS) -> dict[str, str]:
+    """The settings that point a scanner at every fake explorer behind `api_url` (what `running` yields)."""
+    root = api_url.removesuffix("/v2/api")
+    return {
+        "ETHERSCAN_API_URL": api_url,
+        "SOURCIFY_API_URL": f"{root}/sourcify/server",
+        "BLOCKSCOUT_API_URLS": ",".join(f"{chain}={root}/blockscout/{chain}" for chain in sorted(chain_ids)),
+    }
 
 
 @contextmanager
@@ -62,7 +73,7 @@ def _wait_until_answering(url: str, thread: threading.Thread) -> None:
                 return
             except httpx.TransportError:
                 if not thread.is_alive() or time.monotonic() > deadline:
-                    raise RuntimeError(f"the fake Etherscan did not start answering on {url}") from None
+                    raise RuntimeError(f"the fake explorers did not start answering on {url}") from None
                 time.sleep(0.01)
 
 
@@ -78,10 +89,18 @@ def parse_args(argv: list[str] | None = None) -> tuple[FakeConfig, str, int]:
     parser.add_argument("--port", type=int, default=env("PORT", "8545"))
     parser.add_argument("--latency-ms", type=float, default=env("LATENCY_MS", "0"), help="mean added delay per call")
     parser.add_argument("--jitter-ms", type=float, default=env("JITTER_MS", "0"), help="spread around the latency")
-    parser.add_argument("--api-keys", default=env("API_KEYS", ""), help="comma-separated; empty accepts any key")
-    parser.add_argument("--rate-limit", type=float, default=env("RATE_LIMIT", "0"), help="calls/s per key; 0: none")
-    parser.add_argument("--budget", type=float, default=env("BUDGET", None), help="calls/s per key counted as over")
-    parser.add_argument("--error-rate", type=float, default=env("ERROR_RATE", "0"), help="fraction answered 502")
+    parser.add_argument("--api-keys", default=env("API_KEYS", ""),
+                        help="Etherscan's keys, comma-separated; empty accepts any key")
+    parser.add_argument("--rate-limit", type=float, default=env("RATE_LIMIT", "0"),
+                        help="Etherscan calls/s per key; 0: none")
+    parser.add_argument("--budget", type=float, default=env("BUDGET", None),
+                        help="Etherscan calls/s per key counted as over")
+    parser.add_argument("--sourcify-rate-limit", type=float, default=env("SOURCIFY_RATE_LIMIT", "0"),
+                        help="Sourcify calls/s per key, also its budget; 0: none")
+    parser.add_argument("--blockscout-rate-limit", type=float, default=env("BLOCKSCOUT_RATE_LIMIT", "0"),
+                        help="Blockscout calls/s per key, also its budget; 0: none")
+    parser.add_argument("--error-rate", type=float, default=env("ERROR_RATE", "0"),
+                        help="fraction of calls (to any explorer) answered 502")
     parser.add_argument("--timeout-rate", type=float, default=env("TIMEOUT_RATE", "0"), help="fraction that hang")
     parser.add_argument("--rate-limit-rate", type=float, default=env("RATE_LIMIT_RATE", "0"))
     parser.add_argument("--hang-s", type=float, default=env("HANG_S", "30"), help="how long a hanging call waits")
@@ -92,6 +111,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[FakeConfig, str, int]:
         api_keys=tuple(k.strip() for k in args.api_keys.split(",") if k.strip()),
         rate_limit=args.rate_limit,
         budget=args.budget,
+        sourcify_rate_limit=args.sourcify_rate_limit,
+        blockscout_rate_limit=args.blockscout_rate_limit,
         error_rate=args.error_rate,
         timeout_rate=args.timeout_rate,
         rate_limit_rate=args.rate_limit_rate,
