@@ -2,7 +2,6 @@
 
 import io
 import json
-import os
 import zipfile
 import zlib
 
@@ -19,13 +18,8 @@ from ethsource.sources import (
     to_zip,
     with_implementation,
 )
+from tests.unit.source_checks import METADATA_KEYS, assert_archive_is_safe
 
-# The metadata keys of every parsed source, whichever provider served it.
-METADATA_KEYS = {
-    "contract_name", "contract_file_name", "language", "compiler_version", "optimizer", "evm_version",
-    "license", "constructor_arguments", "library_links", "proxy", "implementation", "swarm_source",
-    "settings", "files", "path_changes", "provider", "match",
-}
 ABI = [{"inputs": [], "name": "owner", "outputs": [{"name": "", "type": "address"}], "type": "function"}]
 TOKEN = "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.20;\n\ncontract Token {}\n"
 LIB = "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.20;\n\nlibrary Maths {}\n"
@@ -67,27 +61,6 @@ def standard_json(files: dict[str, str], language: str = "Solidity", **extra) ->
 
 def with_paths(*paths: str) -> ContractSource:
     return parse_item(item(SourceCode=files_json({p: f"// file {i}\n" for i, p in enumerate(paths)})))
-
-
-def assert_archive_is_safe(blob: bytes, root) -> list[str]:
-    """Check every name, then extract the way a careless tool would (no sanitising) and look where it went."""
-    with zipfile.ZipFile(io.BytesIO(blob)) as archive:
-        names = archive.namelist()
-        for name in names:
-            assert name and not name.startswith("/"), name
-            assert "\\" not in name and "\x00" not in name, name
-            assert ".." not in name.split("/"), name
-            assert "" not in name.split("/"), name
-            assert ":" not in name.split("/")[0], name
-        for name in names:
-            target = os.path.join(root, *name.split("/"))
-            assert os.path.realpath(target).startswith(os.path.realpath(root) + os.sep), name
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            with open(target, "xb") as out:  # "x": a second entry with the same path fails here
-                out.write(archive.read(name))
-    written = [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs]
-    assert len(written) == len(names)
-    return names
 
 
 # --- the shapes of SourceCode ---------------------------------------------------------------------

@@ -64,3 +64,11 @@ def without_0x(value: str) -> str | None:
     """Hex as Etherscan writes it (no `0x`); None when empty."""
     value = value.strip()
     return value.removeprefix("0x").removeprefix("0X") or None
+
+
+_LANGUAGES = {"solidity": "Solidity", "vyper": "Vyper", "yul": "Yul", "fe": "Fe"}
+
+
+def language_name(value: str) -> str:
+    """The language as the archive names it ("Solidity", "Vyper"), whatever case the provider writes it in."""
+    return _LANGUAGES.get(value.strip().casefold(), value.strip()) or "Solidity"
