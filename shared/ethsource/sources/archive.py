@@ -11,7 +11,10 @@ from .tree import IMPLEMENTATION_DIR
 
 # The zip format cannot store times before 1980; a fixed time keeps the bytes reproducible.
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-_BLOB_LEVEL = 9  # zlib level of the stored blob; any level decompresses the same way
+# zlib level of the stored blob. Level 1 compresses 3.1 times as fast as level 9 for blobs 18 % larger (Etherscan's
+# captured answers, 21.5 KiB of JSON each: 188 against 586 us, 6.2 against 5.2 KiB; the fake's corpus: 68 against
+# 154 us, 3.4 against 2.9 KiB), and the scanner is bound by its CPU. Any level decompresses the same way.
+_BLOB_LEVEL = 1
 
 
 def with_implementation(proxy: ContractSource, implementation: ContractSource) -> ContractSource:
