@@ -1,84 +1,99 @@
-"""Settings, read from the environment once and validated in one place."""
+"""Settings: every environment variable the functions read, typed and validated once, at start."""
 
 from __future__ import annotations
 
 import functools
 import os
 import threading
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from typing import Annotated, Literal
 from urllib.parse import unquote, urlsplit
+
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+from .errors import ConfigError
+from .secrets import resolve_secrets
 
 DEFAULT_ETHERSCAN_API_URL = "https://api.etherscan.io/v2/api"
 
 
-class ConfigError(ValueError):
-    """A setting is missing or malformed; the message names it (never its secret value)."""
+def _comma_list(raw: object) -> object:
+    if isinstance(raw, str):
+        return tuple(item.strip() for item in raw.split(",") if item.strip())
+    return raw
 
 
-@dataclass(frozen=True)
-class Settings:
-    # URLs and keys carry secrets: keep them out of repr so a logged Settings leaks nothing.
-    database_url: str = field(repr=False)
-    rabbitmq_url: str = field(repr=False)
-    etherscan_api_keys: tuple[str, ...] = field(repr=False)
-    api_keys: tuple[str, ...] = field(default=(), repr=False)  # for the HTTP API; none: the API is open
-    etherscan_api_url: str = DEFAULT_ETHERSCAN_API_URL
-    etherscan_rate_limit: float = 5.0
-    etherscan_timeout_s: float = 10.0
-    scan_queue: str = "ethsource.scan"
-    scan_concurrency: int = 32
-    scan_consumer: bool = False  # the scan container consumes the queue itself (vs. being pushed messages)
-    scan_max_attempts: int = 6  # Etherscan calls per scan before a passing fault becomes ERROR
-    scan_retry_base_delay_s: float = 2.0  # back-off before retry n: base * 2**(n-1), with jitter
-    scan_max_source_bytes: int = 20 * 1024 * 1024
-    scan_lease_s: float = 120.0  # a PROCESS row untouched this long lost its scanner: another may take it
-    sweep_after_s: float = 600.0  # a contract untouched this long in CREATED/PROCESS is queued again
-    sweep_interval_s: float = 0.0  # > 0: the sweep function schedules itself (local runs, docker-compose)
-    chaos_endpoints: bool = False  # local runs only: the /_chaos routes (ethsource.chaos)
-    otel_exporter_otlp_endpoint: str | None = None
-    log_level: str = "INFO"
+def _url_of(*schemes: str, example: str):
+    def check(url: str) -> str:
+        if urlsplit(url).scheme not in schemes:
+            raise ValueError(f"must look like {example}")
+        return url
+    return AfterValidator(check)
+
+
+CommaList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_list)]
+Seconds = Annotated[float, Field(gt=0)]
+
+
+class Settings(BaseSettings):
+    """The environment variables, by the names given in `validation_alias` (the same on every platform).
+
+    URLs and keys carry secrets: they are left out of repr, and a malformed value is never echoed in an error.
+    """
+
+    model_config = SettingsConfigDict(frozen=True, case_sensitive=True, hide_input_in_errors=True, extra="ignore")
+
+    database_url: Annotated[str, _url_of("mysql", "mysql+pymysql", example="mysql://user:pass@host:3306/db")] = Field(
+        "mysql://root@127.0.0.1:3306/ethsource", validation_alias="DATABASE_URL", repr=False)
+    rabbitmq_url: Annotated[str, _url_of("amqp", "amqps", example="amqp://user:pass@host:5672/vhost")] = Field(
+        "amqp://guest:guest@127.0.0.1:5672/%2F", validation_alias="RABBITMQ_URL", repr=False)
+    etherscan_api_url: Annotated[str, _url_of("http", "https", example="https://api.etherscan.io/v2/api")] = Field(
+        DEFAULT_ETHERSCAN_API_URL, validation_alias="ETHERSCAN_API_URL")
+    etherscan_api_keys: CommaList = Field((), validation_alias="ETHERSCAN_API_KEYS", repr=False)
+    # calls/s per key, for the whole deployment: every scanner instance draws on one shared budget
+    etherscan_rate_limit: float = Field(5.0, gt=0, validation_alias="ETHERSCAN_RATE_LIMIT")
+    etherscan_timeout_s: Seconds = Field(10.0, validation_alias="ETHERSCAN_TIMEOUT")
+    api_keys: CommaList = Field((), validation_alias="API_KEYS", repr=False)  # for the HTTP API; none: open
+    scan_queue: str = Field("ethsource.scan", min_length=1, validation_alias="SCAN_QUEUE")
+    scan_concurrency: int = Field(128, ge=1, validation_alias="SCAN_CONCURRENCY")  # explorer calls in flight
+    scan_consumer: bool = Field(False, validation_alias="SCAN_CONSUMER")  # consume the queue (vs. pushed messages)
+    scan_max_attempts: int = Field(6, ge=1, validation_alias="SCAN_MAX_ATTEMPTS")
+    scan_retry_base_delay_s: Seconds = Field(2.0, validation_alias="SCAN_RETRY_BASE_DELAY")
+    scan_max_source_bytes: int = Field(20 * 1024 * 1024, ge=1024, validation_alias="SCAN_MAX_SOURCE_BYTES")
+    scan_lease_s: Seconds = Field(120.0, validation_alias="SCAN_LEASE")  # a PROCESS row this old lost its scanner
+    sweep_after_s: Seconds = Field(600.0, validation_alias="SWEEP_AFTER")
+    sweep_interval_s: float = Field(0.0, ge=0, validation_alias="SWEEP_INTERVAL")  # > 0: sweep keeps its own timer
+    chaos_endpoints: bool = Field(False, validation_alias="CHAOS_ENDPOINTS")  # local runs only (ethsource.chaos)
+    otel_exporter_otlp_endpoint: str | None = Field(None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+    log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+                         BeforeValidator(lambda level: level.upper() if isinstance(level, str) else level)] = Field(
+        "INFO", validation_alias="LOG_LEVEL")
+
+    @model_validator(mode="after")
+    def _sweep_spares_leased_scans(self) -> Settings:
+        # A sweep resets rows untouched for SWEEP_AFTER; a scan holds its row for SCAN_LEASE. Shorter, and the
+        # sweeper would take rows away from scans still running.
+        if self.sweep_after_s <= self.scan_lease_s:
+            raise ValueError(f"SWEEP_AFTER ({self.sweep_after_s:g} s) must be longer than SCAN_LEASE "
+                             f"({self.scan_lease_s:g} s), or sweep would re-queue contracts still being scanned")
+        return self
 
     @classmethod
-    def from_env(cls, env: os._Environ[str] | dict[str, str] = os.environ) -> Settings:
-        settings = cls(
-            database_url=env.get("DATABASE_URL", "mysql://root@127.0.0.1:3306/ethsource"),
-            rabbitmq_url=env.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"),
-            etherscan_api_keys=_list(env, "ETHERSCAN_API_KEYS"),
-            api_keys=_list(env, "API_KEYS"),
-            etherscan_api_url=env.get("ETHERSCAN_API_URL", DEFAULT_ETHERSCAN_API_URL),
-            etherscan_rate_limit=_number(env, "ETHERSCAN_RATE_LIMIT", 5.0),
-            etherscan_timeout_s=_number(env, "ETHERSCAN_TIMEOUT", 10.0),
-            scan_queue=env.get("SCAN_QUEUE", "ethsource.scan"),
-            scan_concurrency=int(_number(env, "SCAN_CONCURRENCY", 32)),
-            scan_consumer=_flag(env, "SCAN_CONSUMER"),
-            scan_max_attempts=int(_number(env, "SCAN_MAX_ATTEMPTS", 6)),
-            scan_retry_base_delay_s=_number(env, "SCAN_RETRY_BASE_DELAY", 2.0),
-            scan_max_source_bytes=int(_number(env, "SCAN_MAX_SOURCE_BYTES", 20 * 1024 * 1024)),
-            scan_lease_s=_number(env, "SCAN_LEASE", 120.0),
-            sweep_after_s=_number(env, "SWEEP_AFTER", 600.0),
-            sweep_interval_s=_number(env, "SWEEP_INTERVAL", 0.0),
-            chaos_endpoints=_flag(env, "CHAOS_ENDPOINTS"),
-            otel_exporter_otlp_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
-            log_level=env.get("LOG_LEVEL", "INFO").upper(),
-        )
-        settings.validate()
-        return settings
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   **_other_sources: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource]:
+        # The environment comes in through from_env, as a mapping: the process's, or one a test or tool builds.
+        return (init_settings,)
 
-    def validate(self) -> None:
-        if urlsplit(self.database_url).scheme not in ("mysql", "mysql+pymysql"):
-            raise ConfigError("DATABASE_URL must look like mysql://user:pass@host:3306/db")
-        if urlsplit(self.rabbitmq_url).scheme not in ("amqp", "amqps"):
-            raise ConfigError("RABBITMQ_URL must look like amqp://user:pass@host:5672/vhost")
-        if urlsplit(self.etherscan_api_url).scheme not in ("http", "https"):
-            raise ConfigError("ETHERSCAN_API_URL must be an http(s) URL")
-        if self.etherscan_rate_limit <= 0:
-            raise ConfigError("ETHERSCAN_RATE_LIMIT must be a positive number of calls per second")
-        if self.scan_concurrency < 1:
-            raise ConfigError("SCAN_CONCURRENCY must be at least 1")
-        if self.scan_max_attempts < 1:
-            raise ConfigError("SCAN_MAX_ATTEMPTS must be at least 1")
-        if self.scan_retry_base_delay_s <= 0:
-            raise ConfigError("SCAN_RETRY_BASE_DELAY must be a positive number of seconds")
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        """The settings of an environment, its secret references resolved; ConfigError names what is wrong."""
+        env = resolve_secrets(env)
+        names = {field.validation_alias for field in cls.model_fields.values()}
+        try:
+            return cls(**{name: value for name, value in env.items() if name in names and value != ""})
+        except ValidationError as exc:
+            raise ConfigError("; ".join(_describe(error) for error in exc.errors())) from None
 
     @property
     def retry_delays_s(self) -> tuple[float, ...]:
@@ -95,29 +110,17 @@ class Settings:
         return tuple(found)
 
 
-def _list(env, name: str) -> tuple[str, ...]:
-    return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
-
-
-def _flag(env, name: str) -> bool:
-    return env.get(name, "").lower() in ("1", "true", "yes")
-
-
-def _number(env, name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+def _describe(error: dict) -> str:
+    """One validation error as `NAME: what is wrong`, without the value (it may be a secret)."""
+    name = ".".join(str(part) for part in error["loc"]) or "settings"
+    message = error["msg"].removeprefix("Value error, ")
+    return message if name == "settings" else f"{name}: {message}"
 
 
 def shared_instance(factory):
     """`functools.cache` for a factory without arguments, that builds once even when many threads ask at once.
 
-    A plain cache lets every thread that misses at the same moment build its own: 32 scan workers starting
-    together would each get an Etherscan client, and so a rate budget, of their own.
+    A plain cache lets every thread that misses at the same moment build its own (a pool, a client each).
     """
     cached = functools.cache(factory)
     lock = threading.Lock()
@@ -133,6 +136,4 @@ def shared_instance(factory):
 
 @shared_instance
 def get_settings() -> Settings:
-    from .secrets import resolve_secrets  # imported here: it imports ConfigError from this module
-
-    return Settings.from_env(resolve_secrets(os.environ))
+    return Settings.from_env()

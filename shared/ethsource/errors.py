@@ -31,3 +31,7 @@ class Unavailable(AppError):
     """A dependency (database, broker) cannot be reached; the request may be retried."""
 
     code = "unavailable"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names it (never its secret value)."""

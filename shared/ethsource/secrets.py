@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from .config import ConfigError
+from .errors import ConfigError
 
 FILE_SETTINGS = ("DATABASE_URL", "RABBITMQ_URL", "ETHERSCAN_API_KEYS")
 URL_PASSWORD_SECRETS = {"DATABASE_URL": "DATABASE_PASSWORD_SECRET_ARN", "RABBITMQ_URL": "RABBITMQ_PASSWORD_SECRET_ARN"}
