@@ -22,8 +22,7 @@ import pymysql
 
 from ethsource.config import Settings
 from ethsource.db import connect_args, migrate
-
-from .functions import FUNCTIONS, PROJECT_ROOT
+from ethsource.serving import FUNCTIONS, PROJECT_ROOT
 
 GATEWAY_DIR = PROJECT_ROOT / "local" / "gateway"
 # Seconds between sweeps when SWEEP_INTERVAL is not set: the platforms' schedulers run sweep every minute.
@@ -81,7 +80,7 @@ class Runner:
                                            "--port", str(self.layout.port("fake-etherscan")),
                                            "--latency-ms", str(self.fake_latency_ms)], env)
         for name in FUNCTIONS:
-            self._spawn(name, [sys.executable, "-m", "ethsource_local.cli", "serve", name, "--host", "127.0.0.1",
+            self._spawn(name, [sys.executable, "-m", "ethsource.cli", "serve", name, "--host", "127.0.0.1",
                                "--port", str(self.layout.port(name))], self.function_env(name, env))
         self._spawn("gateway", self._gateway_command(), env)
 

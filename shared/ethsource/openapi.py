@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .functions import HTTP_FUNCTIONS, load
+from .serving import HTTP_FUNCTIONS, load
 
 
 def combined_document() -> dict:

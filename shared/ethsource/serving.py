@@ -1,4 +1,4 @@
-"""Where the function folders are, and how to load one handler module by its path."""
+"""Serving a function: where the function folders are, loading a handler by its path, and running it under uvicorn."""
 
 from __future__ import annotations
 
@@ -10,10 +10,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from types import ModuleType
 
-from ethsource.config import get_settings
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-# In the order of the local layout's ports (runner.Layout): the gateway's + 1, + 2, ...; new functions go last.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # a checkout, or /app in the image: shared/ethsource/ here
+# In the order of the local layout's ports (the runner's Layout): the gateway's + 1, + 2, ...; new ones go last.
 FUNCTIONS = ("submit", "status", "download", "scan", "sweep")
 HTTP_FUNCTIONS = ("submit", "status", "download")  # the API's; scan takes messages, sweep runs on a schedule
 
@@ -25,10 +23,10 @@ def handler_path(name: str) -> Path:
 
 
 def serve(name: str, host: str, port: int) -> None:
+    """The function over HTTP, as a container runs it: WEB_CONCURRENCY processes (uvicorn's own setting) on
+    one port. One sweeper always: it runs on a timer."""
     import uvicorn
 
-    # A function scales by running more instances of it, as on a function platform, or more processes on its
-    # port (WEB_CONCURRENCY, uvicorn's own name). One sweeper always: it runs on a timer.
     processes = 1 if name == "sweep" else int(os.environ.get("WEB_CONCURRENCY") or 1)
     with ExitStack() as cleanup:
         if processes > 1:
@@ -36,24 +34,12 @@ def serve(name: str, host: str, port: int) -> None:
             # before uvicorn starts the processes: they read it when they import prometheus_client.
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = cleanup.enter_context(
                 tempfile.TemporaryDirectory(prefix=f"ethsource-{name}-metrics-"))
-        if name == "scan":
-            share_etherscan_budget(processes)
         # timeout_keep_alive above the gateway's (nginx: 60 s for its idle upstream connections): the side that
         # sends requests must close an idle connection first, or a request can meet the server's close and be
-        # reset (seen as 503s on POST /contracts under load with uvicorn's default of 5 s).
-        uvicorn.run("handler:app", app_dir=str(handler_path(name).parent), host=host, port=port,
+        # reset. No proxy-headers middleware: nothing reads the client's address, and it costs every request.
+        uvicorn.run("handler:app", app_dir=str(handler_path(name).parent), host=host, port=port, workers=processes,
                     access_log=False, log_level="warning", timeout_graceful_shutdown=20, timeout_keep_alive=75,
-                    server_header=False, workers=processes)
-
-
-def share_etherscan_budget(processes: int) -> None:
-    """Give each scanner process its share of the instance's ETHERSCAN_RATE_LIMIT.
-
-    Each scanner process paces its own calls (its budget is per process); the processes uvicorn starts inherit
-    this environment, so together they keep to the configured rate.
-    """
-    if processes > 1:
-        os.environ["ETHERSCAN_RATE_LIMIT"] = repr(get_settings().etherscan_rate_limit / processes)
+                    server_header=False, proxy_headers=False, loop="uvloop", http="httptools")
 
 
 def load(name: str) -> ModuleType:

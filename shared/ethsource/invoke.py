@@ -17,9 +17,9 @@ from pathlib import Path
 
 import httpx
 
-from ethsource.observability import configure_logging
-
-from .functions import load
+from .config import get_settings
+from .observability import configure_logging
+from .serving import load
 
 
 @dataclass
@@ -41,7 +41,7 @@ class LocalContext:
 
 def invoke(function: str, event_file: Path) -> dict:
     event = json.loads(event_file.read_text())
-    configure_logging(function, stream=sys.stderr)  # stdout carries the answer alone
+    configure_logging(function, get_settings().log_level, sys.stderr)  # stdout carries the answer alone
     module = load(function)
     if "specversion" in event:
         response = request(module.app, "POST", "/", {"content-type": "application/cloudevents+json"},
