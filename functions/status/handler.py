@@ -1,29 +1,43 @@
-"""status: a contract's scan status and what is known about it."""
+"""status: a contract's scan status and what is known about it; with `wait`, as soon as it changes."""
 
-from fastapi import Response
 from mangum import Mangum
 
-from ethsource import contracts
+from ethsource import lookup
 from ethsource.addresses import parse_address, parse_chain
-from ethsource.batching import MicroBatcher
-from ethsource.db import get_database
-from ethsource.http import ERROR_RESPONSES, create_app
-from ethsource.models import Contract
+from ethsource.batching import MicroBatcher, blocking_runner
+from ethsource.config import get_settings
+from ethsource.http import Answer, ApiRequest, create_app
+from ethsource.models import Contract, StatusQuery
+from ethsource.services import services
+from ethsource.watching import MAX_WAIT_S, Watcher, cache_control, etag
 
-app = create_app(
-    "status",
-    health_checks={"database": lambda: get_database().ping()},
-    description="Poll the status of a submitted contract.",
-)
-
-# Concurrent polls share one query (see ethsource.batching).
-lookups = MicroBatcher(contracts.get_many)
+app = create_app("status", settings=get_settings(), description="The status of submitted contracts.",
+                 health_checks={"database": lambda: services().database.ping()})
+run_blocking = blocking_runner("status-db")
+# Concurrent polls share one query (see ethsource.batching); waiters share one lookup per interval.
+lookups = MicroBatcher(lambda keys: lookup.get_many(services().store, keys), run_blocking)
+watcher = Watcher(lambda keys: run_blocking(services().store.get_many, keys))
 
 
-@app.get("/contracts/{address}", response_model=Contract, tags=["contracts"], responses=ERROR_RESPONSES)
-async def status(address: str, chain_id: int = 1) -> Response:
-    contract = await lookups((parse_chain(chain_id), parse_address(address)))
-    return Response(contract.model_dump_json(), media_type="application/json")
+@app.route("GET", "/contracts/{address}", query=StatusQuery, responses={
+    200: (Contract, "the contract, with its ETag"),
+    304: (None, f"unchanged since the If-None-Match ETag (after `wait`, at most {MAX_WAIT_S:g} s)")})
+async def status(request: ApiRequest) -> Answer:
+    """A contract's status"""
+    key = parse_chain(request.query.chain_id), parse_address(request.path_params["address"])
+    contract = await lookups(key)
+    seen = (request.header(b"if-none-match") or b"").decode("latin-1")
+    if seen and seen == etag(contract):
+        if request.query.wait and not watcher.full:
+            with app.parked():  # a waiter costs no work while it waits: it does not count as in progress
+                contract = await watcher.changed(key, seen, request.query.wait) or contract
+        if etag(contract) == seen:
+            return Answer(304, None, _validators(contract))
+    return Answer(200, contract, _validators(contract))
+
+
+def _validators(contract: Contract) -> list[tuple[bytes, bytes]]:
+    return [(b"etag", etag(contract).encode()), (b"cache-control", cache_control(contract).encode())]
 
 
 handler = Mangum(app, lifespan="off")

@@ -1,36 +1,44 @@
-"""submit: validate an address, record the contract, queue its scan."""
+"""submit: validate addresses, record the contracts, queue their scans; one at a time or up to 1000 at once."""
 
-from fastapi import Response
 from mangum import Mangum
-from opentelemetry import context as otel_context
 
-from ethsource import contracts
 from ethsource.addresses import parse_address, parse_chain
-from ethsource.batching import MicroBatcher
-from ethsource.contracts import Submission
-from ethsource.db import get_database
-from ethsource.http import ERROR_RESPONSES, create_app
-from ethsource.models import Contract, SubmitRequest
-from ethsource.queue import get_publisher
+from ethsource.batching import MicroBatcher, blocking_runner
+from ethsource.config import get_settings
+from ethsource.http import Answer, ApiRequest, create_app
+from ethsource.models import MAX_BATCH_ITEMS, BatchSubmitRequest, BatchSubmitResponse, Contract, SubmitRequest
+from ethsource.observability import REQUEST_ID, traceparent
+from ethsource.services import services
+from ethsource.submission import Submission, batch_results, parse_batch
 
 app = create_app(
-    "submit",
-    health_checks={"database": lambda: get_database().ping(), "broker": lambda: get_publisher().ping()},
-    description="Submit a contract address for its verified source to be fetched from Etherscan.",
+    "submit", settings=get_settings(), description="Submit contract addresses for their verified source to be fetched.",
+    health_checks={"database": lambda: services().database.ping(), "broker": lambda: services().publisher.ping()},
 )
-
-
+run_blocking = blocking_runner("submit-db")
 # Concurrent submissions share a transaction and a broker commit (see ethsource.batching).
-submissions = MicroBatcher(contracts.submit_many)
+submissions = MicroBatcher(lambda batch: services().submitter.submit_many(batch), run_blocking)
 
 
-@app.post("/contracts", status_code=202, response_model=Contract, tags=["contracts"],
-          responses={200: {"model": Contract, "description": "already known: no new scan"}, **ERROR_RESPONSES})
-async def submit(request: SubmitRequest) -> Response:
-    chain_id, address = parse_chain(request.chain_id), parse_address(request.address)
-    contract, queued = await submissions(Submission(chain_id, address, request.refresh, otel_context.get_current()))
-    return Response(contract.model_dump_json(), status_code=202 if queued else 200, media_type="application/json",
-                    headers={"Location": f"/contracts/{address}?chain_id={chain_id}"})
+@app.route("POST", "/contracts", body=SubmitRequest,
+           responses={202: (Contract, "a scan was queued"), 200: (Contract, "already known: no new scan")})
+async def submit(request: ApiRequest) -> Answer:
+    """Submit a contract"""
+    asked = SubmitRequest.model_validate_json(request.body)
+    chain_id, address = parse_chain(asked.chain_id), parse_address(asked.address)
+    contract, queued = await submissions(Submission(chain_id, address, asked.refresh, REQUEST_ID.get(), traceparent()))
+    location = f"/contracts/{address}?chain_id={chain_id}".encode()
+    return Answer(202 if queued else 200, contract, [(b"location", location)])
+
+
+@app.route("POST", "/contracts/batch", body=BatchSubmitRequest, body_limit=MAX_BATCH_ITEMS * 256,
+           responses={200: (BatchSubmitResponse, "one result per item, in order; a refused item has no status")})
+async def submit_batch(request: ApiRequest) -> Answer:
+    """Submit up to 1000 contracts"""
+    entries = parse_batch(request.body, REQUEST_ID.get(), traceparent())
+    accepted = [entry for entry in entries if isinstance(entry, Submission)]
+    results = await run_blocking(services().submitter.submit_many, accepted) if accepted else []
+    return Answer(200, batch_results(entries, results))
 
 
 handler = Mangum(app, lifespan="off")

@@ -1,4 +1,4 @@
-"""sweep: queue again the contracts stuck in CREATED or PROCESS, on a schedule.
+"""sweep: queue again the contracts whose scan message was lost, on a schedule.
 
 Triggered by a SAM Schedule (Lambda), a PingSource (Knative) or the cron connector (OpenFaaS) POSTing to `/`;
 locally and in docker-compose it schedules itself every SWEEP_INTERVAL seconds.
@@ -10,17 +10,22 @@ from contextlib import asynccontextmanager
 
 from starlette.concurrency import run_in_threadpool
 
-from ethsource import contracts
 from ethsource.config import get_settings
-from ethsource.db import get_database
 from ethsource.http import create_app
-from ethsource.queue import get_publisher
+from ethsource.services import services
+from ethsource.sweeping import sweep as sweep_lost
 
 log = logging.getLogger(__name__)
 
 
+def sweep_now() -> int:
+    shared = services()
+    return sweep_lost(shared.store, shared.publisher, shared.messages_waiting,
+                      older_than_s=shared.settings.sweep_after_s)
+
+
 @asynccontextmanager
-async def sweep_on_a_timer(app):
+async def sweep_on_a_timer(api):
     interval = get_settings().sweep_interval_s
     task = asyncio.create_task(_every(interval)) if interval > 0 else None
     yield
@@ -32,25 +37,23 @@ async def _every(interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            await run_in_threadpool(contracts.sweep)
-        except Exception:  # the next round tries again; the error is logged and counted by the logs
+            await run_in_threadpool(sweep_now)
+        except Exception:  # the next round tries again; the error is logged
             log.exception("sweep failed")
 
 
-app = create_app(
-    "sweep",
-    health_checks={"database": lambda: get_database().ping(), "broker": lambda: get_publisher().ping()},
-    description="Queues again the contracts stuck in CREATED or PROCESS.",
-)
-app.router.lifespan_context = sweep_on_a_timer
+app = create_app("sweep", settings=get_settings(), description="Queues again the contracts whose scan was lost.",
+                 health_checks={"database": lambda: services().database.ping(),
+                                "broker": lambda: services().publisher.ping()})
+app.api.router.lifespan_context = sweep_on_a_timer
 
 
-@app.post("/", tags=["operations"])
+@app.api.post("/", tags=["operations"])
 def sweep() -> dict:
     """Run one sweep now (what a scheduler calls)."""
-    return {"requeued": contracts.sweep()}
+    return {"requeued": sweep_now()}
 
 
 def handler(event: dict, context=None) -> dict:
     """Lambda, on a schedule (EventBridge)."""
-    return {"requeued": contracts.sweep()}
+    return {"requeued": sweep_now()}

@@ -31,6 +31,14 @@ def parse_address(raw: object) -> str:
     return checksummed
 
 
+def address_or_none(raw: object) -> str | None:
+    """The checksummed address, or None for anything that is not one (an explorer's empty or odd field)."""
+    try:
+        return parse_address(raw)
+    except InvalidInput:
+        return None
+
+
 def parse_chain(chain_id: int) -> int:
     if chain_id not in SUPPORTED_CHAINS:
         raise InvalidInput(

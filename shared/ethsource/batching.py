@@ -1,15 +1,24 @@
-"""Micro-batching: concurrent requests share one database transaction (and, for submit, one broker commit)."""
+"""Micro-batching: concurrent callers share one database transaction (and, for submit, one broker commit)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Generic, TypeVar
-
-from starlette.concurrency import run_in_threadpool
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+
+
+def blocking_runner(name: str) -> Callable[..., Awaitable]:
+    """Runs blocking calls (pymysql, pika) on a thread of their own, off the event loop, one at a time."""
+    executor = ThreadPoolExecutor(1, thread_name_prefix=name)
+
+    async def run(function: Callable, *args):
+        return await asyncio.get_running_loop().run_in_executor(executor, function, *args)
+
+    return run
 
 
 class MicroBatcher(Generic[Item, Result]):
@@ -21,8 +30,9 @@ class MicroBatcher(Generic[Item, Result]):
     (smaller batches cost more CPU per item, and the CPU, not the database or broker, is what runs out).
     """
 
-    def __init__(self, process: Callable[[list[Item]], list[Result | Exception]], *, max_size: int = 200):
-        self._process, self._max_size = process, max_size
+    def __init__(self, process: Callable[[list[Item]], list[Result | Exception]],
+                 run_blocking: Callable[..., Awaitable], *, max_size: int = 200):
+        self._process, self._run_blocking, self._max_size = process, run_blocking, max_size
         self._pending: list[tuple[Item, asyncio.Future]] = []
         self._running = False
 
@@ -40,7 +50,7 @@ class MicroBatcher(Generic[Item, Result]):
 
     async def _run(self, batch: list[tuple[Item, asyncio.Future]]) -> None:
         try:
-            results = await run_in_threadpool(self._process, [item for item, _ in batch])
+            results = await self._run_blocking(self._process, [item for item, _ in batch])
         except Exception as exc:  # the whole batch failed (e.g. the broker is down): every caller hears it
             results = [exc] * len(batch)
         finally:

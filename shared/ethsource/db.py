@@ -1,4 +1,4 @@
-"""MySQL access: a connection pool reused across requests (and Lambda invocations), and migrations."""
+"""MySQL access: a connection pool reused across requests (and Lambda invocations), and the migrations."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pymysql
 from dbutils.pooled_db import PooledDB
 
-from .config import get_settings, shared_instance
 from .errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -88,11 +87,6 @@ _LOST_CONNECTION = {0, 2003, 2006, 2013, 2055}
 def _lost_connection(exc: BaseException) -> bool:
     return (isinstance(exc, (pymysql.err.InterfaceError, pymysql.err.OperationalError))
             and bool(exc.args) and exc.args[0] in _LOST_CONNECTION)
-
-
-@shared_instance
-def get_database() -> Database:
-    return Database(get_settings().database_url)
 
 
 def migrate(url: str) -> list[str]:

@@ -21,7 +21,9 @@ import zipfile
 from dataclasses import replace
 
 from .errors import InvalidInput
-from .sources import IMPLEMENTATION_DIR, ContractSource, _write, _write_tree, safe_path
+from .sources import ContractSource, safe_path
+from .sources.archive import write_file, write_tree
+from .sources.tree import IMPLEMENTATION_DIR
 
 PROXY_DIR = "proxy"
 # Files each project has at its root besides the sources; a source with one of these names would be replaced.
@@ -64,9 +66,9 @@ def to_zip(source: ContractSource) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for prefix, project, toml, remappings in configs:
-            _write_tree(archive, project, prefix)
-            _write(archive, prefix + "foundry.toml", toml)
-            _write(archive, prefix + "remappings.txt", remappings)
+            write_tree(archive, project, prefix)
+            write_file(archive, prefix + "foundry.toml", toml)
+            write_file(archive, prefix + "remappings.txt", remappings)
     return buffer.getvalue()
 
 

@@ -1,39 +1,36 @@
-"""RabbitMQ through pika: a durable scan queue, persistent committed publishes, a threaded consumer.
+"""RabbitMQ through pika: the durable scan queues, committed persistent publishes, and a consumer thread.
 
 Topology: the work queue `<q>`; its dead-letter queue `<q>.dead` for poison messages; and delay queues, one per
 retry `<q>.retry.<n>` and one for rechecks `<q>.recheck`, whose messages expire (per-message TTL, so each can
 carry its own delay and jitter) and are then dead-lettered back to the work queue. A retry waits in RabbitMQ,
-not in a consumer thread.
+not in a scanner.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
+import os
 import threading
-import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING
 
 import pika
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPError
 
-from .config import Settings, get_settings, shared_instance
 from .errors import Unavailable
+from .models import ScanItem, ScanMessage
 from .observability import publish_span
-
-if TYPE_CHECKING:
-    from opentelemetry.context import Context
 
 log = logging.getLogger(__name__)
 
+# Contracts per message: a message is scanned by one scanner as a unit, and acked when all of it is settled.
+MESSAGE_MAX_CONTRACTS = 100
+
 
 class Disposition(Enum):
-    ACK = "ack"  # settled (success, recorded failure, or nothing to do)
+    ACK = "ack"  # settled (success, recorded failure, deferred, or nothing to do)
     DEAD_LETTER = "dead_letter"  # can never be processed: park it in the dead-letter queue
     REQUEUE = "requeue"  # could not be settled now (e.g. database down): deliver again later
 
@@ -47,10 +44,6 @@ class Topology:
     queue: str
     retries: int = 0  # how many delay queues (one per retry)
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Topology:
-        return cls(settings.scan_queue, len(settings.retry_delays_s))
-
     @property
     def dead_letter_queue(self) -> str:
         return dead_letter_queue(self.queue)
@@ -60,7 +53,7 @@ class Topology:
 
     @property
     def recheck_queue(self) -> str:
-        """Where a copy of a message whose contract is being scanned waits for the scan's lease to end."""
+        """Where a scan waits that cannot run now: its contract is held by another scan, or no budget was given."""
         return f"{self.queue}.recheck"
 
     @property
@@ -81,8 +74,13 @@ class Topology:
                 "x-dead-letter-exchange": "", "x-dead-letter-routing-key": self.queue})
 
 
-def _connect(url: str) -> pika.BlockingConnection:
+def connect(url: str, *, heartbeat: bool = True) -> pika.BlockingConnection:
     params = pika.URLParameters(url)
+    if not heartbeat:
+        # A blocking connection answers heartbeats only while it is used: an idle publisher would be closed by
+        # the broker after a few minutes. Without heartbeats, a dead connection shows at the next publish, which
+        # reconnects once (Publisher._commit).
+        params.heartbeat = 0
     params.connection_attempts = 1
     params.socket_timeout = 5
     params.blocked_connection_timeout = 30
@@ -90,6 +88,15 @@ def _connect(url: str) -> pika.BlockingConnection:
         return pika.BlockingConnection(params)
     except AMQPError as exc:
         raise Unavailable(f"message broker unreachable ({type(exc).__name__})") from None
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A scan message on its way: where it goes and after how long it comes back to work (a delay queue)."""
+
+    items: Sequence[ScanItem]
+    queue: str | None = None  # None: the work queue
+    delay_s: float = 0.0
 
 
 class Publisher:
@@ -106,35 +113,26 @@ class Publisher:
         self._connection: pika.BlockingConnection | None = None
         self._channel: BlockingChannel | None = None
 
-    def _ensure_channel(self) -> BlockingChannel:
-        if self._channel is None or not self._channel.is_open:
-            self.close()
-            self._connection = _connect(self._url)
-            self._channel = self._connection.channel()
-            self.topology.declare(self._channel)
-            self._channel.tx_select()
-        return self._channel
+    def publish(self, outgoing: Sequence[Outgoing]) -> None:
+        """Every message in one broker commit; returns once the broker has them, Unavailable otherwise.
 
-    def publish(self, body: bytes, headers: dict | None = None, *, delay_queue: str | None = None,
-                delay_s: float = 0.0) -> None:
-        """Returns once the broker has committed the persistent message; Unavailable otherwise.
-
-        With `delay_queue` (a retry or the recheck queue), the message comes back to work after `delay_s`.
+        A group of more than MESSAGE_MAX_CONTRACTS contracts goes as several messages.
         """
-        queue = delay_queue or self.topology.queue
-        headers = dict(headers or {})
-        with publish_span(queue, headers):
-            expiration = None if delay_queue is None else str(int(delay_s * 1000))
-            self._commit([(queue, body, _properties(headers, expiration))])
-
-    def publish_batch(self, messages: list[tuple[bytes, Context | None]]) -> None:
-        """Scan messages, each continuing the trace of the context it comes with, in one broker commit."""
         batch = []
-        for body, context in messages:
-            headers = {}
-            with publish_span(self.topology.queue, headers, context):
-                batch.append((self.topology.queue, body, _properties(headers)))
-        self._commit(batch)
+        for group in outgoing:
+            queue = group.queue or self.topology.queue
+            expiration = str(max(int(group.delay_s * 1000), 0)) if group.queue else None
+            for start in range(0, len(group.items), MESSAGE_MAX_CONTRACTS):
+                message = ScanMessage(contracts=tuple(group.items[start:start + MESSAGE_MAX_CONTRACTS]))
+                headers: dict = {}
+                with publish_span(queue, headers):
+                    batch.append((queue, message.to_body(), _properties(headers, expiration)))
+        if batch:
+            self._commit(batch)
+
+    def publish_raw(self, queue: str, body: bytes) -> None:
+        """A message as it is (a test's, or one to park): persistent, committed."""
+        self._commit([(queue, body, _properties({}))])
 
     def _commit(self, batch: list[tuple[str, bytes, pika.BasicProperties]]) -> None:
         with self._lock:
@@ -148,10 +146,19 @@ class Publisher:
                 except (AMQPError, Unavailable) as exc:
                     # Uncommitted messages die with the channel; a commit whose answer was lost may leave a
                     # duplicate, which the scan's claim makes harmless.
-                    self.close()
+                    self._close()
                     if attempt == 2:
                         reason = type(exc).__name__
                         raise Unavailable(f"message broker did not take the messages ({reason})") from None
+
+    def _ensure_channel(self) -> BlockingChannel:
+        if self._channel is None or not self._channel.is_open:
+            self._close()
+            self._connection = connect(self._url, heartbeat=False)
+            self._channel = self._connection.channel()
+            self.topology.declare(self._channel)
+            self._channel.tx_select()
+        return self._channel
 
     def ping(self) -> None:
         with self._lock:
@@ -159,10 +166,14 @@ class Publisher:
                 self._ensure_channel()
                 self._connection.process_data_events(0)
             except AMQPError as exc:
-                self.close()
+                self._close()
                 raise Unavailable(f"message broker unreachable ({type(exc).__name__})") from None
 
     def close(self) -> None:
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
         connection, self._connection, self._channel = self._connection, None, None
         if connection is not None and connection.is_open:
             try:
@@ -173,52 +184,88 @@ class Publisher:
 
 def _properties(headers: dict, expiration: str | None = None) -> pika.BasicProperties:
     return pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent, content_type="application/json",
-                                headers=headers, expiration=expiration)
+                                headers=headers, expiration=expiration, message_id=os.urandom(8).hex())
 
 
-def queue_stats(url: str, queue: str) -> tuple[int, int]:
-    """(messages ready, consumers) of the queue, by a passive declare on a short-lived connection."""
-    connection = _connect(url)
+def queue_stats(url: str, queues: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """(messages ready, consumers) of each queue, by passive declares on a short-lived connection."""
+    connection = connect(url)
     try:
-        frame = connection.channel().queue_declare(queue, passive=True)
-        return frame.method.message_count, frame.method.consumer_count
+        channel = connection.channel()
+        stats = {}
+        for queue in queues:
+            frame = channel.queue_declare(queue, passive=True)
+            stats[queue] = (frame.method.message_count, frame.method.consumer_count)
+        return stats
     finally:
         connection.close()
 
 
-@shared_instance
-def get_publisher() -> Publisher:
-    settings = get_settings()
-    return Publisher(settings.rabbitmq_url, Topology.from_settings(settings))
-
-
-MessageHandler = Callable[[bytes, dict], Disposition]
+@dataclass(frozen=True)
+class Delivery:
+    tag: int
+    body: bytes
+    headers: dict
+    message_id: str | None
 
 
 class Consumer:
-    """Consumes the scan queue with a pool of workers; each message is acked only after it is settled.
+    """Consumes the work queue on a thread of its own and hands each message to `deliver` (on the caller's side,
+    e.g. an asyncio loop's `call_soon_threadsafe`); `settle` sends the outcome back to the broker.
 
-    Settling runs on worker threads; acks go back to the connection's thread, the only one pika allows.
+    pika allows a connection only on its own thread: settling is queued to it with `add_callback_threadsafe`.
+    Unsettled messages go back to the queue when the connection closes, so nothing taken is lost. How many
+    messages the broker sends ahead (`prefetch`) is asked of the caller: it follows how many contracts a message
+    holds, so a scanner takes enough small messages to keep busy and not too many large ones.
     """
 
-    def __init__(self, url: str, topology: Topology, handle: MessageHandler, concurrency: int):
-        self._url, self._topology, self._handle = url, topology, handle
-        self._concurrency = concurrency
-        self._stopping = threading.Event()
+    def __init__(self, url: str, topology: Topology, deliver: Callable[[Delivery], None],
+                 prefetch: Callable[[], int]):
+        self._url, self._topology, self._deliver, self._prefetch = url, topology, deliver, prefetch
+        self._taking, self._stopping = threading.Event(), threading.Event()
+        self._taking.set()
         self._thread: threading.Thread | None = None
+        self._connection: pika.BlockingConnection | None = None
+        self._channel: BlockingChannel | None = None
         self.connected = threading.Event()
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self.run, name="scan-consumer", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="scan-consumer", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Take no new messages, let the ones in hand finish (their acks are sent), then close."""
+    def stop_taking(self) -> None:
+        """No new messages from now on; the ones in hand can still be settled."""
+        self._taking.clear()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Send the settlements asked for so far and close; the unsettled messages go back to the queue."""
+        self._taking.clear()
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def run(self) -> None:
+    def settle(self, outcomes: Sequence[tuple[Delivery, Disposition]]) -> None:
+        """Ack, dead-letter or requeue these messages (from any thread); lost with a lost connection, when the
+        broker delivers them again (settling is idempotent)."""
+        connection = self._connection
+        if connection is None or not outcomes:
+            return
+        try:
+            connection.add_callback_threadsafe(lambda: self._settle_now(connection, outcomes))
+        except AMQPError:
+            pass  # the connection is closing: the broker will deliver them again
+
+    def _settle_now(self, connection, outcomes) -> None:
+        channel = self._channel
+        if connection is not self._connection or channel is None or not channel.is_open:
+            return
+        for delivery, disposition in outcomes:
+            if disposition is Disposition.ACK:
+                channel.basic_ack(delivery.tag)
+            else:
+                channel.basic_nack(delivery.tag, requeue=disposition is Disposition.REQUEUE)
+
+    def _run(self) -> None:
         while not self._stopping.is_set():
             try:
                 self._consume_until_stopped()
@@ -228,50 +275,29 @@ class Consumer:
                 self._stopping.wait(2.0)
 
     def _consume_until_stopped(self) -> None:
-        connection = _connect(self._url)
+        connection = connect(self._url)
         channel = connection.channel()
         self._topology.declare(channel)
-        channel.basic_qos(prefetch_count=self._concurrency)
-        pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="scan")
-        unsettled = set()  # delivery tags taken but not yet acked/nacked; touched on the connection's thread only
+        prefetch = self._prefetch()
+        channel.basic_qos(prefetch_count=prefetch)
+        self._connection, self._channel = connection, channel
 
-        def settle_on_connection_thread(delivery_tag: int, disposition: Disposition) -> None:
-            unsettled.discard(delivery_tag)
-            _settle(channel, delivery_tag, disposition)
-
-        def settle(delivery_tag: int, body: bytes, headers: dict) -> None:
-            try:
-                disposition = self._handle(body, headers)
-            except Exception:
-                log.exception("settling a message failed; it will be delivered again")
-                time.sleep(1.0)  # do not spin on a dependency that is down
-                disposition = Disposition.REQUEUE
-            connection.add_callback_threadsafe(
-                functools.partial(settle_on_connection_thread, delivery_tag, disposition))
-
-        def on_message(ch, method, properties, body) -> None:
-            unsettled.add(method.delivery_tag)
-            pool.submit(settle, method.delivery_tag, body, properties.headers or {})
+        def on_message(_channel, method, properties, body) -> None:
+            self._deliver(Delivery(method.delivery_tag, body, properties.headers or {}, properties.message_id))
 
         tag = channel.basic_consume(self._topology.queue, on_message)
         self.connected.set()
         try:
             while not self._stopping.is_set():
-                connection.process_data_events(time_limit=0.5)
-            channel.basic_cancel(tag)  # unacked prefetched messages go back to the queue on close
-            pool.shutdown(wait=True)
-            while unsettled:  # send the acks of what just finished before closing
-                connection.process_data_events(time_limit=0.05)
+                connection.process_data_events(time_limit=0.1)
+                if tag is not None and not self._taking.is_set():
+                    channel.basic_cancel(tag)
+                    tag = None
+                elif tag is not None and (wanted := self._prefetch()) != prefetch:
+                    prefetch = wanted
+                    channel.basic_qos(prefetch_count=prefetch)
+            connection.process_data_events(time_limit=0)  # the settlements queued just before the stop
             connection.close()
         finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+            self._connection = self._channel = None
             self.connected.clear()
-
-
-def _settle(channel: BlockingChannel, delivery_tag: int, disposition: Disposition) -> None:
-    if not channel.is_open:
-        return  # the broker will redeliver it; settling is idempotent
-    if disposition is Disposition.ACK:
-        channel.basic_ack(delivery_tag)
-    else:
-        channel.basic_nack(delivery_tag, requeue=disposition is Disposition.REQUEUE)

@@ -1,41 +1,222 @@
-"""SQL for the contracts and their sources; every function takes a cursor inside a transaction."""
+"""The contracts and their sources in MySQL: each method is one transaction of the statements a use case needs.
+
+Every method that queues messages takes a `publish` callback and calls it inside its transaction, before the
+commit: if the broker does not take the messages, nothing is written (and if the commit fails after the broker
+took them, a duplicate message is harmless: the scan's claim lets one copy through).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC
+
+import pymysql
+
+from .db import Database
 from .models import Contract, ErrorDetail, Status
 
-_COLUMNS = (
-    "id, address, chain_id, status, error_code, error_message, attempts, created_at, updated_at,"
-    " contract_name, compiler_version, language, proxy, implementation"
-)
+Key = tuple[int, str]  # (chain_id, address)
+
 _NOW = "UTC_TIMESTAMP(6)"
+_COLUMNS = ("id, address, chain_id, status, error_code, error_message, attempts, created_at, updated_at,"
+            " contract_name, compiler_version, language, proxy, implementation, provider, source_match")
+DEADLOCK = 1213  # MySQL's ER_LOCK_DEADLOCK
+_ATTEMPTS_ON_DEADLOCK = 3
 
 
-def _text(value: str | None, size: int) -> str | None:
-    """Etherscan's text as the column can hold it: at most `size` characters, no lone surrogates."""
-    if value is None:
-        return None
-    return value.encode("utf-8", "replace").decode("utf-8")[:size]
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    attempts: int  # counting this one
 
 
-def _contract(row) -> tuple[int, Contract]:
-    (cid, address, chain_id, status, error_code, error_message, attempts, created, updated,
-     name, compiler, language, proxy, implementation) = row
-    error = ErrorDetail(code=error_code, message=error_message or "") if error_code else None
-    return cid, Contract(
-        address=address, chain_id=chain_id, status=Status(status), error=error, attempts=attempts,
-        created_at=created, updated_at=updated, contract_name=name, compiler_version=compiler,
-        language=language, proxy=None if proxy is None else bool(proxy), implementation=implementation,
-    )
+@dataclass(frozen=True)
+class Claims:
+    claimed: dict[Key, Claimed]
+    busy: dict[Key, float]  # held by another scan: the seconds left of its lease
 
 
-def get(cursor, chain_id: int, address: str) -> tuple[int, Contract] | None:
-    cursor.execute(f"SELECT {_COLUMNS} FROM contracts WHERE chain_id = %s AND address = %s", (chain_id, address))
-    row = cursor.fetchone()
-    return _contract(row) if row else None
+@dataclass(frozen=True)
+class StoredSource:
+    """A fetched source as the database keeps it: the compressed tree and the fields the resource shows."""
+
+    payload: bytes
+    contract_name: str | None
+    compiler_version: str | None
+    language: str | None
+    proxy: bool
+    implementation: str | None
+    provider: str
+    match: str | None = None
 
 
-def _keys_match(keys: list[tuple[int, str]]) -> tuple[str, list]:
+@dataclass
+class Settlement:
+    """The outcomes of one claim's scans, written together; only rows the claim still holds are changed."""
+
+    claim: bytes
+    sources: dict[int, StoredSource] = field(default_factory=dict)
+    errors: dict[int, tuple[str, str]] = field(default_factory=dict)  # id -> (code, message)
+    retries: list[int] = field(default_factory=list)  # back to CREATED: their messages wait in a delay queue
+
+    def __bool__(self) -> bool:
+        return bool(self.sources or self.errors or self.retries)
+
+
+class ContractStore:
+    def __init__(self, database: Database):
+        self.database = database
+
+    def open_scans(self, keys: list[Key], refresh: set[Key], batch: bytes,
+                   publish: Callable[[list[Key]], None]) -> dict[Key, tuple[Contract, bool]]:
+        """Record the contracts: unknown ones as CREATED, known ones in ERROR (or, in `refresh`, also in SUCCESS)
+        back to CREATED; publish the scans of those this batch queued; each contract with whether it was queued.
+
+        Keys go in one order in every batch, and a batch that still deadlocks with another is run again.
+        """
+        ordered = sorted(set(keys))
+        for attempt in range(1, _ATTEMPTS_ON_DEADLOCK + 1):
+            try:
+                with self.database.transaction() as cursor:
+                    _upsert_created(cursor, [k for k in ordered if k not in refresh], batch, (Status.ERROR,))
+                    _upsert_created(cursor, [k for k in ordered if k in refresh], batch,
+                                    (Status.ERROR, Status.SUCCESS))
+                    found = _read(cursor, ordered, batch)
+                    if queued := [key for key in ordered if found[key][1]]:
+                        publish(queued)
+                    return found
+            except pymysql.err.OperationalError as exc:
+                if exc.args[0] != DEADLOCK or attempt == _ATTEMPTS_ON_DEADLOCK:
+                    raise
+        raise AssertionError("unreachable")
+
+    def get_many(self, keys: Iterable[Key]) -> dict[Key, Contract]:
+        with self.database.transaction() as cursor:
+            return {key: contract for key, (contract, _) in _read(cursor, list(set(keys))).items()}
+
+    def get_source(self, key: Key) -> tuple[Contract, bytes | None] | None:
+        """The contract and, when it is SUCCESS, its stored source; None when unknown."""
+        with self.database.transaction() as cursor:
+            cursor.execute(f"SELECT {_COLUMNS} FROM contracts WHERE chain_id = %s AND address = %s", key)
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            contract = _contract(row)
+            if contract.status is not Status.SUCCESS:
+                return contract, None
+            cursor.execute("SELECT payload FROM contract_sources WHERE contract_id = %s", (row[0],))
+            payload = cursor.fetchone()
+        return contract, payload[0] if payload else None
+
+    def claim(self, keys: list[Key], lease_s: float, claim: bytes) -> Claims:
+        """Mark PROCESS (counting the attempt) the contracts that are CREATED, or PROCESS with a lease run out
+        (their scanner died); the others are settled or unknown (nothing to do), or held by another scan."""
+        ordered, lease = sorted(set(keys)), int(lease_s * 1e6)
+        if not ordered:
+            return Claims({}, {})
+        match, values = _keys_match(ordered)
+        for attempt in range(1, _ATTEMPTS_ON_DEADLOCK + 1):
+            try:
+                with self.database.transaction() as cursor:
+                    cursor.execute(
+                        f"UPDATE contracts SET status = 'PROCESS', attempts = attempts + 1, updated_at = {_NOW},"
+                        f" claim = %s WHERE ({match}) AND (status = 'CREATED'"
+                        f" OR (status = 'PROCESS' AND updated_at < {_NOW} - INTERVAL %s MICROSECOND))",
+                        [claim, *values, lease])
+                    cursor.execute(
+                        f"SELECT id, chain_id, address, attempts, claim = %s, status = 'PROCESS',"
+                        f" %s - TIMESTAMPDIFF(MICROSECOND, updated_at, {_NOW}) FROM contracts WHERE {match}",
+                        [claim, lease, *values])
+                    rows = cursor.fetchall()
+                break
+            except pymysql.err.OperationalError as exc:
+                if exc.args[0] != DEADLOCK or attempt == _ATTEMPTS_ON_DEADLOCK:
+                    raise
+        claimed, busy = {}, {}
+        for contract_id, chain_id, address, attempts, ours, in_process, lease_left_us in rows:
+            if ours:
+                claimed[(chain_id, address)] = Claimed(contract_id, attempts)
+            elif in_process:
+                busy[(chain_id, address)] = max(lease_left_us, 0) / 1e6
+        return Claims(claimed, busy)
+
+    def settle(self, settlements: list[Settlement], publish: Callable[[], None] | None = None) -> set[int]:
+        """Write the outcomes (and publish, e.g. the retries, before the commit); the ids actually settled."""
+        settled = set()
+        with self.database.transaction() as cursor:
+            for settlement in settlements:
+                settled |= _settle(cursor, settlement)
+            if publish is not None:
+                publish()
+        return settled
+
+    def requeue_stuck(self, older_than_s: float, limit: int, batch: bytes,
+                      publish: Callable[[list[Key]], None]) -> list[Key]:
+        """Back to CREATED, and their scans published, the contracts in CREATED or PROCESS untouched for longer
+        than `older_than_s` (at most `limit`, oldest first); of several sweepers racing for a row, one wins."""
+        older_than = int(older_than_s * 1e6)
+        with self.database.transaction() as cursor:
+            cursor.execute(
+                f"UPDATE contracts SET status = 'CREATED', updated_at = {_NOW}, claim = NULL, queued_by = %s"
+                f" WHERE status IN ('CREATED', 'PROCESS') AND updated_at < {_NOW} - INTERVAL %s MICROSECOND"
+                f" ORDER BY updated_at LIMIT %s", (batch, older_than, limit))
+            if cursor.rowcount == 0:
+                return []
+            cursor.execute("SELECT chain_id, address FROM contracts WHERE queued_by = %s AND status = 'CREATED'",
+                           (batch,))
+            keys = [(chain_id, address) for chain_id, address in cursor.fetchall()]
+            publish(keys)
+        return keys
+
+    def stats(self) -> tuple[dict[str, int], float]:
+        """Contracts by status (every status present) and how long the oldest one still waiting for its scan
+        (CREATED or PROCESS) has waited since it was submitted, refreshed or resubmitted."""
+        with self.database.transaction() as cursor:
+            cursor.execute("SELECT status, COUNT(*) FROM contracts GROUP BY status")
+            by_status = {status.value: 0 for status in Status} | dict(cursor.fetchall())
+            cursor.execute(f"SELECT TIMESTAMPDIFF(MICROSECOND, MIN(queued_at), {_NOW}) FROM contracts"
+                           " WHERE status IN ('CREATED', 'PROCESS')")
+            age = cursor.fetchone()[0]
+        return by_status, (age or 0) / 1e6
+
+
+def _settle(cursor, settlement: Settlement) -> set[int]:
+    settled = set()
+    for contract_id, source in settlement.sources.items():
+        cursor.execute(
+            f"UPDATE contracts SET status = 'SUCCESS', error_code = NULL, error_message = NULL, contract_name = %s,"
+            f" compiler_version = %s, language = %s, proxy = %s, implementation = %s, provider = %s,"
+            f" source_match = %s, updated_at = {_NOW}, claim = NULL"
+            f" WHERE id = %s AND status = 'PROCESS' AND claim = %s",
+            (_text(source.contract_name, 255), _text(source.compiler_version, 128), _text(source.language, 32),
+             source.proxy, source.implementation, source.provider, source.match, contract_id, settlement.claim))
+        if cursor.rowcount == 1:
+            settled.add(contract_id)
+    if stored := [(i, source.payload) for i, source in settlement.sources.items() if i in settled]:
+        cursor.execute(
+            "INSERT INTO contract_sources (contract_id, payload, size_bytes, fetched_at) VALUES "
+            + ", ".join([f"(%s, %s, %s, {_NOW})"] * len(stored))
+            + " ON DUPLICATE KEY UPDATE payload = VALUES(payload), size_bytes = VALUES(size_bytes),"
+              " fetched_at = VALUES(fetched_at)",
+            [value for contract_id, payload in stored for value in (contract_id, payload, len(payload))])
+    for contract_id, (code, message) in settlement.errors.items():
+        cursor.execute(
+            f"UPDATE contracts SET status = 'ERROR', error_code = %s, error_message = %s, updated_at = {_NOW},"
+            f" claim = NULL WHERE id = %s AND status = 'PROCESS' AND claim = %s",
+            (code, _text(message, 1024), contract_id, settlement.claim))
+        if cursor.rowcount == 1:
+            settled.add(contract_id)
+    if settlement.retries:
+        cursor.execute(
+            f"UPDATE contracts SET status = 'CREATED', updated_at = {_NOW}, claim = NULL"
+            f" WHERE id IN ({', '.join(['%s'] * len(settlement.retries))}) AND status = 'PROCESS' AND claim = %s",
+            [*settlement.retries, settlement.claim])
+        settled.update(settlement.retries)
+    return settled
+
+
+def _keys_match(keys: list[Key]) -> tuple[str, list]:
     """A condition on (chain_id, address) that MariaDB looks up in its unique index for any number of keys.
 
     Not `(chain_id, address) IN ((..))`: with a single pair, MariaDB 10.11 plans that UPDATE as a scan of the
@@ -45,129 +226,54 @@ def _keys_match(keys: list[tuple[int, str]]) -> tuple[str, list]:
     return " OR ".join(["(chain_id = %s AND address = %s)"] * len(keys)), [part for key in keys for part in key]
 
 
-def insert_created_many(cursor, keys: list[tuple[int, str]], batch: bytes) -> None:
-    """Insert the unknown contracts as CREATED, marked as queued by `batch`; known ones stay as they are."""
-    rows = ", ".join([f"(%s, %s, 'CREATED', {_NOW}, {_NOW}, %s)"] * len(keys))
-    cursor.execute(
-        f"INSERT INTO contracts (chain_id, address, status, created_at, updated_at, queued_by) VALUES {rows}"
-        " ON DUPLICATE KEY UPDATE id = id",
-        [part for chain_id, address in keys for part in (chain_id, address, batch)],
-    )
+def _upsert_created(cursor, keys: list[Key], batch: bytes, reopen: tuple[Status, ...]) -> None:
+    """Insert the unknown contracts as CREATED and re-open the known ones in a status of `reopen`, each marked as
+    queued by `batch`; the others stay as they are.
 
-
-def requeue_many(cursor, keys: list[tuple[int, str]], from_statuses: tuple[Status, ...], batch: bytes) -> None:
-    """Back to CREATED for a new scan, marked as queued by `batch`, those of the contracts in `from_statuses`."""
+    One statement: MySQL applies the assignments left to right, so `status` goes last and every condition
+    before it reads the status the row had.
+    """
     if not keys:
         return
-    match, values = _keys_match(keys)
-    statuses = ", ".join(["%s"] * len(from_statuses))
+    rows = ", ".join([f"(%s, %s, 'CREATED', {_NOW}, {_NOW}, {_NOW}, %s)"] * len(keys))
+    reopened = f"status IN ({', '.join(repr(str(status)) for status in reopen)})"
     cursor.execute(
-        f"UPDATE contracts SET status = 'CREATED', error_code = NULL, error_message = NULL, attempts = 0,"
-        f" updated_at = {_NOW}, queued_by = %s WHERE ({match}) AND status IN ({statuses})",
-        [batch, *values, *from_statuses],
-    )
+        "INSERT INTO contracts (chain_id, address, status, created_at, updated_at, queued_at, queued_by)"
+        f" VALUES {rows} ON DUPLICATE KEY UPDATE"
+        f" error_code = IF({reopened}, NULL, error_code), error_message = IF({reopened}, NULL, error_message),"
+        f" attempts = IF({reopened}, 0, attempts), updated_at = IF({reopened}, VALUES(updated_at), updated_at),"
+        f" queued_at = IF({reopened}, VALUES(queued_at), queued_at),"
+        f" queued_by = IF({reopened}, VALUES(queued_by), queued_by),"
+        f" status = IF({reopened}, 'CREATED', status)",
+        [part for chain_id, address in keys for part in (chain_id, address, batch)])
 
 
-def get_many(cursor, keys: list[tuple[int, str]], batch: bytes | None = None,
-             ) -> dict[tuple[int, str], tuple[Contract, bool]]:
+def _read(cursor, keys: list[Key], batch: bytes | None = None) -> dict[Key, tuple[Contract, bool]]:
     """The contracts of these keys, each with whether `batch` queued it (never, without one), in one query."""
+    if not keys:
+        return {}
     match, values = _keys_match(keys)
     cursor.execute(f"SELECT {_COLUMNS}, queued_by = %s FROM contracts WHERE {match}", [batch, *values])
     found = {}
     for row in cursor.fetchall():
-        contract = _contract(row[:-1])[1]
+        contract = _contract(row)
         found[(contract.chain_id, contract.address)] = (contract, bool(row[-1]))
     return found
 
 
-def claim(cursor, chain_id: int, address: str, lease_s: float) -> tuple[int, Contract] | float | None:
-    """Mark PROCESS and count the attempt, and return the contract.
-
-    A PROCESS row is taken only once its lease ran out (its scanner died); before that, the seconds left of
-    the lease are returned. None when the contract is unknown or already settled.
-    """
-    lease = int(lease_s * 1e6)
-    cursor.execute(
-        f"UPDATE contracts SET status = 'PROCESS', attempts = attempts + 1, updated_at = {_NOW}"
-        " WHERE chain_id = %s AND address = %s AND (status = 'CREATED'"
-        f" OR (status = 'PROCESS' AND updated_at < {_NOW} - INTERVAL %s MICROSECOND))",
-        (chain_id, address, lease),
-    )
-    if cursor.rowcount == 1:
-        return get(cursor, chain_id, address)
-    cursor.execute(f"SELECT %s - TIMESTAMPDIFF(MICROSECOND, updated_at, {_NOW}) FROM contracts"
-                   " WHERE chain_id = %s AND address = %s AND status = 'PROCESS'", (lease, chain_id, address))
-    row = cursor.fetchone()
-    return max(row[0], 0) / 1e6 if row else None
+def _contract(row) -> Contract:
+    (_, address, chain_id, status, error_code, error_message, attempts, created, updated, name, compiler, language,
+     proxy, implementation, provider, match) = row[:16]
+    return Contract(
+        address=address, chain_id=chain_id, status=Status(status),
+        error=ErrorDetail(code=error_code, message=error_message or "") if error_code else None,
+        attempts=attempts, created_at=created.replace(tzinfo=UTC), updated_at=updated.replace(tzinfo=UTC),
+        contract_name=name, compiler_version=compiler, language=language,
+        proxy=None if proxy is None else bool(proxy), implementation=implementation, provider=provider, match=match)
 
 
-def requeue_for_retry(cursor, contract_id: int) -> bool:
-    cursor.execute(f"UPDATE contracts SET status = 'CREATED', updated_at = {_NOW} WHERE id = %s AND status = 'PROCESS'",
-                   (contract_id,))
-    return cursor.rowcount == 1
-
-
-def stuck(cursor, older_than_s: float, limit: int) -> list[tuple[int, int, str]]:
-    """(id, chain_id, address) of contracts in CREATED or PROCESS untouched for longer than `older_than_s`."""
-    cursor.execute(
-        f"SELECT id, chain_id, address FROM contracts WHERE status IN ('CREATED', 'PROCESS')"
-        f" AND updated_at < {_NOW} - INTERVAL %s MICROSECOND ORDER BY updated_at LIMIT %s",
-        (int(older_than_s * 1e6), limit),
-    )
-    return list(cursor.fetchall())
-
-
-def requeue_stuck(cursor, contract_id: int, older_than_s: float) -> bool:
-    """Back to CREATED if still stuck: of several sweepers racing for one row, one wins."""
-    cursor.execute(
-        f"UPDATE contracts SET status = 'CREATED', updated_at = {_NOW} WHERE id = %s"
-        f" AND status IN ('CREATED', 'PROCESS') AND updated_at < {_NOW} - INTERVAL %s MICROSECOND",
-        (contract_id, int(older_than_s * 1e6)),
-    )
-    return cursor.rowcount == 1
-
-
-def save_success(cursor, contract_id: int, payload: bytes, *, contract_name, compiler_version, language,
-                 proxy: bool, implementation: str | None) -> bool:
-    """Store the source and mark SUCCESS; False (and nothing stored) if the row is no longer PROCESS."""
-    cursor.execute(
-        f"UPDATE contracts SET status = 'SUCCESS', error_code = NULL, error_message = NULL,"
-        f" contract_name = %s, compiler_version = %s, language = %s, proxy = %s, implementation = %s,"
-        f" updated_at = {_NOW} WHERE id = %s AND status = 'PROCESS'",
-        (_text(contract_name, 255), _text(compiler_version, 128), _text(language, 32), proxy, implementation,
-         contract_id),
-    )
-    if cursor.rowcount != 1:
-        return False
-    cursor.execute(
-        f"INSERT INTO contract_sources (contract_id, payload, size_bytes, fetched_at) VALUES (%s, %s, %s, {_NOW})"
-        f" ON DUPLICATE KEY UPDATE payload = VALUES(payload), size_bytes = VALUES(size_bytes),"
-        f" fetched_at = VALUES(fetched_at)",
-        (contract_id, payload, len(payload)),
-    )
-    return True
-
-
-def save_error(cursor, contract_id: int, code: str, message: str) -> bool:
-    cursor.execute(
-        f"UPDATE contracts SET status = 'ERROR', error_code = %s, error_message = %s, updated_at = {_NOW}"
-        " WHERE id = %s AND status = 'PROCESS'",
-        (code, _text(message, 1024), contract_id),
-    )
-    return cursor.rowcount == 1
-
-
-def contract_stats(cursor) -> tuple[dict[str, int], float]:
-    """Contracts by status (every status present, zeros included) and the age of the oldest CREATED one."""
-    cursor.execute("SELECT status, COUNT(*) FROM contracts GROUP BY status")
-    by_status = {status.value: 0 for status in Status} | dict(cursor.fetchall())
-    cursor.execute(f"SELECT TIMESTAMPDIFF(MICROSECOND, MIN(updated_at), {_NOW}) FROM contracts"
-                   " WHERE status = 'CREATED'")
-    age = cursor.fetchone()[0]
-    return by_status, (age or 0) / 1e6
-
-
-def get_payload(cursor, contract_id: int) -> bytes | None:
-    cursor.execute("SELECT payload FROM contract_sources WHERE contract_id = %s", (contract_id,))
-    row = cursor.fetchone()
-    return row[0] if row else None
+def _text(value: str | None, size: int) -> str | None:
+    """Explorer text as the column can hold it: at most `size` characters, no lone surrogates."""
+    if value is None:
+        return None
+    return value.encode("utf-8", "replace").decode("utf-8")[:size]

@@ -1,5 +1,4 @@
-"""Each platform's delivery of scan messages, turned into (body, headers) for `contracts.settle_message`, and
-the settling turned back into the answer that platform expects.
+"""Each platform's delivery of scan messages, settled by the scanner, and answered as that platform expects.
 
 - Amazon MQ (RabbitMQ) → Lambda: base64 bodies, string headers as {"bytes": [..]}, batches without partial
   failure: every message is settled here, and the batch fails only to get back messages that could not be.
@@ -7,7 +6,8 @@ the settling turned back into the answer that platform expects.
   message as body) or structured (application/cloudevents+json); the OpenFaaS RabbitMQ connector posts the
   bare message. Knative retries 5xx/429 and drops other answers; a 2xx with ce-* headers would be a reply event.
 
-The W3C trace context crosses every path as `headers["traceparent"]` (and `tracestate`).
+The W3C trace context travels with each contract of a message (its submitting request's); a message that
+carries none takes the one of its delivery (`traceparent` header, or the CloudEvent's extension).
 """
 
 from __future__ import annotations
@@ -17,17 +17,17 @@ import binascii
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Mapping
 
 from aws_lambda_powertools.utilities.data_classes.rabbit_mq_event import RabbitMQEvent
 from starlette.responses import Response
 
-from .queue import Disposition
+from .metrics import SCANS
+from .models import PoisonMessage, ScanItem, ScanMessage
+from .scanning import Scanner, ScanOutcome
 
 log = logging.getLogger(__name__)
 
-Settle = Callable[[bytes, dict[str, str]], Disposition]
 TRACE_HEADERS = ("traceparent", "tracestate")
 CLOUDEVENTS_JSON = "application/cloudevents+json"
 RETRY_AFTER_S = 5
@@ -37,13 +37,12 @@ class BatchNotSettled(Exception):
     """Raised to Lambda to get the whole batch delivered again: there is no other way to return a message."""
 
 
-def settle_safely(settle: Settle, body: bytes, headers: dict[str, str]) -> Disposition:
-    """A message whose settling raised (its dependency is down) is to be delivered again, as the consumer does."""
-    try:
-        return settle(body, headers)
-    except Exception:
-        log.exception("settling a message failed; it will be delivered again")
-        return Disposition.REQUEUE
+def scan_items(body: bytes, headers: Mapping[str, str]) -> list[ScanItem]:
+    """The contracts of a delivered message, with the delivery's trace context where they carry none."""
+    items = ScanMessage.from_body(body).contracts
+    if traceparent := headers.get("traceparent"):
+        return [item if item.traceparent else item.model_copy(update={"traceparent": traceparent}) for item in items]
+    return list(items)
 
 
 # Amazon MQ (RabbitMQ) → Lambda
@@ -56,30 +55,32 @@ def rabbitmq_event_messages(event: dict) -> Iterator[tuple[bytes, dict[str, str]
             yield _message_body(message.get("data") or ""), {k: _header_text(v) for k, v in headers.items()}
 
 
-def settle_rabbitmq_event(event: dict, settle: Settle, concurrency: int) -> dict:
-    """Settle every message of the batch, `concurrency` at a time (one event source mapping runs one batch at
-    a time, so the batch is where parallelism comes from).
+async def scan_rabbitmq_event(event: dict, scanner: Scanner, deadline: float) -> dict:
+    """Settle every contract of the batch, all at once; what cannot start before `deadline` (the invocation's
+    time, less a margin) is deferred to the recheck queue rather than waited for.
 
-    Copies of one message (a redelivery can share the batch with its original) are settled once. A poison
-    message is logged and acked with the rest: failing the batch would bring it back forever. Only a message
-    that could not be settled now (a dependency down) fails the batch; the messages already settled come back
-    with it and are skipped, since settling is idempotent.
+    A poison message is logged and dropped with the rest settled: failing the batch would bring it back forever.
+    Only a failure to settle (a dependency down) fails the batch; the contracts already settled come back with
+    it and are skipped, since settling is idempotent.
     """
     messages = list(rabbitmq_event_messages(event))
-    distinct: dict[bytes, dict[str, str]] = {}
+    items, poison = [], 0
     for body, headers in messages:
-        distinct.setdefault(body, headers)
-    with ThreadPoolExecutor(max(1, min(concurrency, len(distinct))), thread_name_prefix="scan") as pool:
-        dispositions = pool.map(lambda message: settle_safely(settle, *message), distinct.items())
-        settled = dict(zip(distinct, dispositions, strict=True))
-    for body, disposition in settled.items():
-        if disposition is Disposition.DEAD_LETTER:
+        try:
+            items.extend(scan_items(body, headers))
+        except PoisonMessage:
+            poison += 1
             log.error("dropped a poison message (Lambda cannot dead-letter it)", extra={"body": _excerpt(body)})
-    outcomes = Counter(settled[body].value for body, _ in messages)
-    if unsettled := outcomes[Disposition.REQUEUE.value]:
-        raise BatchNotSettled(f"{unsettled} of {len(messages)} messages could not be settled now; "
-                              "the batch will be delivered again")
-    return {"settled": len(messages), "outcomes": dict(outcomes)}
+    if poison:
+        SCANS.labels(ScanOutcome.POISON).inc(poison)
+    try:
+        report = await scanner.scan(items, deadline=deadline)
+    except Exception as exc:
+        log.exception("settling the batch failed; it will be delivered again")
+        raise BatchNotSettled(f"the batch of {len(messages)} messages could not be settled now ({type(exc).__name__})"
+                              ) from None
+    return {"settled": len(messages), "outcomes": dict(Counter({str(k): v for k, v in report.items()})),
+            "poison": poison}
 
 
 def _message_body(data: str) -> bytes:
@@ -102,24 +103,30 @@ def _excerpt(body: bytes) -> str:
 
 # HTTP pushes: Knative CloudEvents, the OpenFaaS RabbitMQ connector
 
-def settle_http_push(settle: Settle, headers: Mapping[str, str], body: bytes) -> Response:
+async def settle_http_push(scanner: Scanner, headers: Mapping[str, str], body: bytes, deadline: float) -> Response:
     """Settle a pushed message; 202, or 503 to have it retried. The answer is empty and has no ce-* headers:
     Knative would take a 2xx carrying an event for a reply to deliver.
 
     A poison message is logged and answered 202: retrying cannot help, and once answered 2xx the sender cannot
     dead-letter it, so the log is where it stays.
     """
-    message, trace_headers = http_message(headers, body)
-    disposition = settle_safely(settle, message, trace_headers)
-    if disposition is Disposition.REQUEUE:
-        return Response(status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
-    if disposition is Disposition.DEAD_LETTER:
+    message, delivery_headers = http_message(headers, body)
+    try:
+        items = scan_items(message, delivery_headers)
+    except PoisonMessage:
         log.error("dropped a poison message", extra={"body": _excerpt(message)})
-    return Response(status_code=202, headers={"X-Scan-Disposition": disposition.value})
+        SCANS.labels(ScanOutcome.POISON).inc()
+        return Response(status_code=202, headers={"X-Scan-Disposition": "dead_letter"})
+    try:
+        await scanner.scan(items, deadline=deadline)
+    except Exception:
+        log.exception("settling a pushed message failed; its sender will deliver it again")
+        return Response(status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
+    return Response(status_code=202, headers={"X-Scan-Disposition": "ack"})
 
 
 def http_message(headers: Mapping[str, str], body: bytes) -> tuple[bytes, dict[str, str]]:
-    """The scan message and its trace headers from a pushed request (`headers` looked up in lower case).
+    """The scan message and its delivery's trace headers from a pushed request (`headers` in lower case).
 
     The trace context is the CloudEvent's `traceparent` extension (the producer's) when there is one, else
     the request's own W3C headers.

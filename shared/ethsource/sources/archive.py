@@ -25,7 +25,7 @@ def to_zip(source: ContractSource) -> bytes:
     """The source tree plus metadata.json and abi.json; the same source always gives the same bytes."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        _write_tree(archive, source, "")
+        write_tree(archive, source, "")
     return buffer.getvalue()
 
 
@@ -56,17 +56,17 @@ def _from_json(data: dict) -> ContractSource:
     )
 
 
-def _write_tree(archive: zipfile.ZipFile, source: ContractSource, prefix: str) -> None:
+def write_tree(archive: zipfile.ZipFile, source: ContractSource, prefix: str) -> None:
     for path, content in source.files.items():
-        _write(archive, prefix + path, content)
+        write_file(archive, prefix + path, content)
     metadata = json.dumps(source.metadata, indent=2, sort_keys=True, ensure_ascii=False)
-    _write(archive, prefix + "metadata.json", metadata + "\n")
-    _write(archive, prefix + "abi.json", json.dumps(source.abi, indent=2, ensure_ascii=False) + "\n")
+    write_file(archive, prefix + "metadata.json", metadata + "\n")
+    write_file(archive, prefix + "abi.json", json.dumps(source.abi, indent=2, ensure_ascii=False) + "\n")
     if source.implementation:
-        _write_tree(archive, source.implementation, f"{prefix}{IMPLEMENTATION_DIR}/")
+        write_tree(archive, source.implementation, f"{prefix}{IMPLEMENTATION_DIR}/")
 
 
-def _write(archive: zipfile.ZipFile, name: str, text: str) -> None:
+def write_file(archive: zipfile.ZipFile, name: str, text: str) -> None:
     info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
     info.compress_type = zipfile.ZIP_DEFLATED
     info.create_system = 3  # Unix, whatever the host, so the bytes do not depend on where they were made

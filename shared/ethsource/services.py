@@ -1,0 +1,101 @@
+"""The composition root: the clients a process shares, built once from the settings when first needed.
+
+Functions reach their dependencies here and pass them on explicitly to the use cases; nothing else in the
+library reads the settings or builds a client. Built lazily (not at import): on Lambda, Mangum runs no lifespan,
+and a container should start even while the database is still coming up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from .batching import blocking_runner
+from .budget import Budget, LeaseStore
+from .config import Settings, get_settings, shared_instance
+from .db import Database
+from .etherscan import EtherscanClient
+from .queue import Publisher, Topology, queue_stats
+from .scanning import RetryPolicy, Scanner
+from .store import ContractStore
+from .submission import Submitter
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    database: Database
+    store: ContractStore
+    publisher: Publisher
+    topology: Topology
+    retry_policy: RetryPolicy
+
+    @property
+    def submitter(self) -> Submitter:
+        return Submitter(self.store, self.publisher)
+
+    def messages_waiting(self) -> int:
+        """Messages ready in the scan queue and its delay queues (the messages scanners hold are not counted)."""
+        stats = queue_stats(self.settings.rabbitmq_url, [self.topology.queue, *self.topology.delay_queues])
+        return sum(ready for ready, _ in stats.values())
+
+    def queue_depth(self) -> tuple[int, int]:
+        """(messages ready, consumers) of the scan queue."""
+        return queue_stats(self.settings.rabbitmq_url, [self.topology.queue])[self.topology.queue]
+
+
+@shared_instance
+def services() -> Services:
+    settings = get_settings()
+    policy = RetryPolicy(settings.scan_max_attempts, settings.scan_retry_base_delay_s)
+    topology = Topology(settings.scan_queue, policy.retries)
+    database = Database(settings.database_url)
+    return Services(settings, database, ContractStore(database), Publisher(settings.rabbitmq_url, topology), topology,
+                    policy)
+
+
+def forget() -> None:
+    """Drop the settings and every client built from them (tests and tools that change the environment)."""
+    if services.cache_info().currsize:
+        services().publisher.close()
+    services.cache_clear()
+    get_settings.cache_clear()
+    _scanners.clear()
+
+
+@dataclass
+class ScanServices:
+    """The scanner of one event loop and what it owns there."""
+
+    scanner: Scanner
+    budget: Budget
+    etherscan: EtherscanClient
+
+    async def close(self) -> None:
+        await self.budget.close()
+        await self.etherscan.close()
+
+
+_scanners: dict[asyncio.AbstractEventLoop, ScanServices] = {}
+
+
+def scan_services() -> ScanServices:
+    """The scanner of the running event loop (uvicorn's, or a Lambda container's), built on first use."""
+    loop = asyncio.get_running_loop()
+    if (built := _scanners.get(loop)) is None:
+        built = _scanners[loop] = _build_scanner(services())
+    return built
+
+
+def _build_scanner(shared: Services) -> ScanServices:
+    settings = shared.settings
+    budget = Budget("etherscan", settings.etherscan_api_keys, settings.etherscan_rate_limit,
+                    LeaseStore(shared.database), blocking_runner("budget"))
+    budget.start()
+    etherscan = EtherscanClient(settings.etherscan_api_url, budget, timeout_s=settings.etherscan_timeout_s,
+                                max_bytes=settings.scan_max_source_bytes, max_connections=settings.scan_concurrency)
+    scanner = Scanner(store=shared.store, publisher=shared.publisher, topology=shared.topology, fetch=etherscan.fetch,
+                      budget=budget, policy=shared.retry_policy, lease_s=settings.scan_lease_s,
+                      call_timeout_s=settings.etherscan_timeout_s, concurrency=settings.scan_concurrency,
+                      run_blocking=blocking_runner("scan-db"))
+    return ScanServices(scanner, budget, etherscan)

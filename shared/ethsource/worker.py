@@ -1,0 +1,94 @@
+"""The scan worker: the RabbitMQ consumer feeding the scanner on the scan function's event loop, while it serves.
+
+A message is acked only once every contract in it is settled (its outcome committed, or deferred to a delay
+queue); a message whose settling fails goes back to the queue after a pause. How many messages the broker sends
+ahead follows their size: about twice SCAN_CONCURRENCY contracts in hand, so a scanner keeps busy on small
+messages and does not sit on large ones (other scanners could take them, and the sweeper could mistake a
+contract held too long for a lost one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+
+from .metrics import SCANS
+from .models import PoisonMessage, ScanMessage
+from .queue import Consumer, Delivery, Disposition, Topology
+from .scanning import Scanner, ScanOutcome
+
+log = logging.getLogger(__name__)
+
+REQUEUE_PAUSE_S = 1.0  # after a failure (a dependency down), before the message goes back: no hot loop
+MAX_PREFETCH = 1000
+
+
+class ScanWorker:
+    def __init__(self, scanner: Scanner, rabbitmq_url: str, topology: Topology, concurrency: int):
+        self._scanner, self._url, self._topology = scanner, rabbitmq_url, topology
+        self._in_hand_target = 2 * concurrency
+        self._average_size = 1.0  # contracts per message, a moving average
+        self._tasks: set[asyncio.Task] = set()
+        self._outcomes: list[tuple[Delivery, Disposition]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._consumer: Consumer | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._consumer is not None and self._consumer.connected.is_set()
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._consumer = Consumer(self._url, self._topology, self._from_consumer_thread, self._prefetch)
+        self._consumer.start()
+
+    async def stop(self, timeout_s: float = 20.0) -> None:
+        """Take no new messages, let the ones in hand finish (their acks are sent), then close."""
+        self._consumer.stop_taking()
+        if self._tasks:
+            _, unfinished = await asyncio.wait(self._tasks, timeout=timeout_s)
+            for task in unfinished:  # they go back to the queue with the connection
+                task.cancel()
+        self._flush()
+        await asyncio.to_thread(self._consumer.stop)
+
+    def _prefetch(self) -> int:
+        return max(1, min(MAX_PREFETCH, math.ceil(self._in_hand_target / self._average_size)))
+
+    def _from_consumer_thread(self, delivery: Delivery) -> None:
+        self._loop.call_soon_threadsafe(self._accept, delivery)
+
+    def _accept(self, delivery: Delivery) -> None:
+        task = asyncio.create_task(self._handle(delivery))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _handle(self, delivery: Delivery) -> None:
+        try:
+            message = ScanMessage.from_body(delivery.body)
+        except PoisonMessage as exc:
+            log.error("dead-lettering a poison message", extra={"error_code": exc.code, "reason": exc.message,
+                                                                "message_id": delivery.message_id})
+            SCANS.labels(ScanOutcome.POISON).inc()
+            return self._settle(delivery, Disposition.DEAD_LETTER)
+        self._average_size += (len(message.contracts) - self._average_size) / 8
+        try:
+            await self._scanner.scan(message.contracts)
+            disposition = Disposition.ACK
+        except Exception:
+            log.exception("settling a message failed; it will be delivered again",
+                          extra={"message_id": delivery.message_id})
+            await asyncio.sleep(REQUEUE_PAUSE_S)
+            disposition = Disposition.REQUEUE
+        self._settle(delivery, disposition)
+
+    def _settle(self, delivery: Delivery, disposition: Disposition) -> None:
+        """Settlements of one loop turn go to the consumer thread together."""
+        if not self._outcomes:
+            self._loop.call_soon(self._flush)
+        self._outcomes.append((delivery, disposition))
+
+    def _flush(self) -> None:
+        outcomes, self._outcomes = self._outcomes, []
+        self._consumer.settle(outcomes)
