@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC
+from typing import TypeVar
 
 import pymysql
 
@@ -17,6 +18,7 @@ from .db import Database
 from .models import Contract, ErrorDetail, Status
 
 Key = tuple[int, str]  # (chain_id, address)
+T = TypeVar("T")
 
 _NOW = "UTC_TIMESTAMP(6)"
 _COLUMNS = ("id, address, chain_id, status, error_code, error_message, attempts, created_at, updated_at,"
@@ -72,28 +74,23 @@ class ContractStore:
                    publish: Callable[[list[Key]], None]) -> dict[Key, tuple[Contract, bool]]:
         """Record the contracts: unknown ones as CREATED, known ones in ERROR (or, in `refresh`, also in SUCCESS)
         back to CREATED; publish the scans of those this batch queued; each contract with whether it was queued.
-
-        Keys go in one order in every batch, and a batch that still deadlocks with another is run again.
         """
         ordered = sorted(set(keys))
-        for attempt in range(1, _ATTEMPTS_ON_DEADLOCK + 1):
-            try:
-                with self.database.transaction() as cursor:
-                    _upsert_created(cursor, [k for k in ordered if k not in refresh], batch, (Status.ERROR,))
-                    _upsert_created(cursor, [k for k in ordered if k in refresh], batch,
-                                    (Status.ERROR, Status.SUCCESS))
-                    found = _read(cursor, ordered, batch)
-                    if queued := [key for key in ordered if found[key][1]]:
-                        publish(queued)
-                    return found
-            except pymysql.err.OperationalError as exc:
-                if exc.args[0] != DEADLOCK or attempt == _ATTEMPTS_ON_DEADLOCK:
-                    raise
-        raise AssertionError("unreachable")
+
+        def transaction() -> dict[Key, tuple[Contract, bool]]:
+            with self.database.transaction() as cursor:
+                _upsert_created(cursor, [k for k in ordered if k not in refresh], batch, (Status.ERROR,))
+                _upsert_created(cursor, [k for k in ordered if k in refresh], batch, (Status.ERROR, Status.SUCCESS))
+                found = read(cursor, ordered, batch)
+                if queued := [key for key in ordered if found[key][1]]:
+                    publish(queued)
+                return found
+
+        return _again_on_deadlock(transaction)
 
     def get_many(self, keys: Iterable[Key]) -> dict[Key, Contract]:
         with self.database.transaction() as cursor:
-            return {key: contract for key, (contract, _) in _read(cursor, list(set(keys))).items()}
+            return {key: contract for key, (contract, _) in read(cursor, list(set(keys))).items()}
 
     def get_source(self, key: Key) -> tuple[Contract, bytes | None] | None:
         """The contract and, when it is SUCCESS, its stored source; None when unknown."""
@@ -112,33 +109,20 @@ class ContractStore:
     def claim(self, keys: list[Key], lease_s: float, claim: bytes) -> Claims:
         """Mark PROCESS (counting the attempt) the contracts that are CREATED, or PROCESS with a lease run out
         (their scanner died); the others are settled or unknown (nothing to do), or held by another scan."""
-        ordered, lease = sorted(set(keys)), int(lease_s * 1e6)
+        ordered = sorted(set(keys))
         if not ordered:
             return Claims({}, {})
-        match, values = _keys_match(ordered)
-        for attempt in range(1, _ATTEMPTS_ON_DEADLOCK + 1):
-            try:
-                with self.database.transaction() as cursor:
-                    cursor.execute(
-                        f"UPDATE contracts SET status = 'PROCESS', attempts = attempts + 1, updated_at = {_NOW},"
-                        f" claim = %s WHERE ({match}) AND (status = 'CREATED'"
-                        f" OR (status = 'PROCESS' AND updated_at < {_NOW} - INTERVAL %s MICROSECOND))",
-                        [claim, *values, lease])
-                    cursor.execute(
-                        f"SELECT id, chain_id, address, attempts, claim = %s, status = 'PROCESS',"
-                        f" %s - TIMESTAMPDIFF(MICROSECOND, updated_at, {_NOW}) FROM contracts WHERE {match}",
-                        [claim, lease, *values])
-                    rows = cursor.fetchall()
-                break
-            except pymysql.err.OperationalError as exc:
-                if exc.args[0] != DEADLOCK or attempt == _ATTEMPTS_ON_DEADLOCK:
-                    raise
+
+        def transaction() -> list[tuple]:
+            with self.database.transaction() as cursor:
+                return claim_rows(cursor, ordered, int(lease_s * 1e6), claim)
+
         claimed, busy = {}, {}
-        for contract_id, chain_id, address, attempts, ours, in_process, lease_left_us in rows:
+        for contract_id, chain_id, address, attempts, ours, in_process, lease_left in _again_on_deadlock(transaction):
             if ours:
                 claimed[(chain_id, address)] = Claimed(contract_id, attempts)
             elif in_process:
-                busy[(chain_id, address)] = max(lease_left_us, 0) / 1e6
+                busy[(chain_id, address)] = max(lease_left, 0) / 1e6  # µs
         return Claims(claimed, busy)
 
     def settle(self, settlements: list[Settlement], publish: Callable[[], None] | None = None) -> set[int]:
@@ -179,6 +163,38 @@ class ContractStore:
                            " WHERE status IN ('CREATED', 'PROCESS')")
             age = cursor.fetchone()[0]
         return by_status, (age or 0) / 1e6
+
+
+def _again_on_deadlock(transaction: Callable[[], T]) -> T:
+    """Run a whole transaction again when InnoDB rolled it back for a deadlock with another batch's (the keys go
+    in one order in every batch, which makes it rare, not impossible)."""
+    for attempt in range(1, _ATTEMPTS_ON_DEADLOCK + 1):
+        try:
+            return transaction()
+        except pymysql.err.OperationalError as exc:
+            if exc.args[0] != DEADLOCK or attempt == _ATTEMPTS_ON_DEADLOCK:
+                raise
+    raise AssertionError("unreachable")
+
+
+def claim_rows(cursor, keys: list[Key], lease_us: int, claim: bytes) -> list[tuple]:
+    """PROCESS for the claimable rows of these keys, then (id, chain_id, address, attempts, ours, in PROCESS,
+    µs left of the lease) of every row of these keys.
+
+    The index is forced: weighing the status condition, MariaDB would plan this UPDATE on the status index when
+    few rows are CREATED or PROCESS, and so read (and lock) every one of them when many are.
+    """
+    match, values = _keys_match(keys)
+    cursor.execute(
+        f"UPDATE contracts FORCE INDEX (contracts_chain_address) SET status = 'PROCESS', attempts = attempts + 1,"
+        f" updated_at = {_NOW}, claim = %s"
+        f" WHERE ({match}) AND (status = 'CREATED'"
+        f" OR (status = 'PROCESS' AND updated_at < {_NOW} - INTERVAL %s MICROSECOND))", [claim, *values, lease_us])
+    cursor.execute(
+        f"SELECT id, chain_id, address, attempts, claim = %s, status = 'PROCESS',"
+        f" %s - TIMESTAMPDIFF(MICROSECOND, updated_at, {_NOW}) FROM contracts WHERE {match}",
+        [claim, lease_us, *values])
+    return list(cursor.fetchall())
 
 
 def _settle(cursor, settlement: Settlement) -> set[int]:
@@ -248,7 +264,7 @@ def _upsert_created(cursor, keys: list[Key], batch: bytes, reopen: tuple[Status,
         [part for chain_id, address in keys for part in (chain_id, address, batch)])
 
 
-def _read(cursor, keys: list[Key], batch: bytes | None = None) -> dict[Key, tuple[Contract, bool]]:
+def read(cursor, keys: list[Key], batch: bytes | None = None) -> dict[Key, tuple[Contract, bool]]:
     """The contracts of these keys, each with whether `batch` queued it (never, without one), in one query."""
     if not keys:
         return {}
