@@ -6,14 +6,13 @@ import functools
 import logging
 import re
 import sys
-from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TextIO
 
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import Link, SpanKind
 
 log = logging.getLogger(__name__)
 
@@ -95,17 +94,30 @@ def traceparent() -> str | None:
     return carrier.get("traceparent")
 
 
-@contextmanager
-def publish_span(queue: str, headers: dict, context: Context | None = None):
-    """A producer span (under `context`, or the current one) whose context travels in the message headers."""
-    with tracer.start_as_current_span(f"{queue} publish", context=context, kind=SpanKind.PRODUCER, attributes={
-            "messaging.system": "rabbitmq", "messaging.destination.name": queue}) as span:
-        propagate.inject(headers)
-        yield span
+def published(traceparent_of_request: str | None, queue: str) -> str | None:
+    """The trace context a contract's message carries: a producer span of its own, under the request that queued
+    it (one message holds the contracts of many requests, so each contract continues its own trace)."""
+    if not traceparent_of_request:
+        return None
+    with tracer.start_as_current_span(f"{queue} publish", context=_context(traceparent_of_request),
+                                      kind=SpanKind.PRODUCER, attributes={
+                                          "messaging.system": "rabbitmq", "messaging.destination.name": queue}):
+        return traceparent()
 
 
-def consume_span(name: str, traceparent: str | None, **attributes):
-    """A consumer span continuing the trace of the request that queued the contract."""
-    context = propagate.extract({"traceparent": traceparent} if traceparent else {})  # {}: a trace of its own
+def batch_span(name: str, traceparents: list[str | None]):
+    """A span for work many contracts share (a claim, a write, a submission batch), linked to each one's trace:
+    it belongs to none of them alone."""
+    links = [Link(trace.get_current_span(_context(tp)).get_span_context()) for tp in traceparents if tp]
+    return tracer.start_as_current_span(name, context=Context(), links=links)
+
+
+def _context(traceparent_value: str) -> Context:
+    return propagate.extract({"traceparent": traceparent_value})
+
+
+def consume_span(name: str, traceparent_of_message: str | None, **attributes):
+    """A consumer span continuing the trace the contract's message carries (a trace of its own without one)."""
+    context = _context(traceparent_of_message) if traceparent_of_message else Context()
     return tracer.start_as_current_span(name, context=context, kind=SpanKind.CONSUMER,
                                         attributes={"messaging.system": "rabbitmq", **attributes})

@@ -21,7 +21,7 @@ from pika.exceptions import AMQPError
 
 from .errors import Unavailable
 from .models import ScanItem, ScanMessage
-from .observability import publish_span
+from .observability import published
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,10 @@ def dead_letter_queue(queue: str) -> str:
 class Topology:
     queue: str
     retries: int = 0  # how many delay queues (one per retry)
+
+    @classmethod
+    def from_settings(cls, settings) -> Topology:
+        return cls(settings.scan_queue, settings.scan_max_attempts - 1)
 
     @property
     def dead_letter_queue(self) -> str:
@@ -122,11 +126,11 @@ class Publisher:
         for group in outgoing:
             queue = group.queue or self.topology.queue
             expiration = str(max(int(group.delay_s * 1000), 0)) if group.queue else None
-            for start in range(0, len(group.items), MESSAGE_MAX_CONTRACTS):
-                message = ScanMessage(contracts=tuple(group.items[start:start + MESSAGE_MAX_CONTRACTS]))
-                headers: dict = {}
-                with publish_span(queue, headers):
-                    batch.append((queue, message.to_body(), _properties(headers, expiration)))
+            items = [item.model_copy(update={"traceparent": published(item.traceparent, queue)})
+                     if item.traceparent else item for item in group.items]
+            for start in range(0, len(items), MESSAGE_MAX_CONTRACTS):
+                message = ScanMessage(contracts=tuple(items[start:start + MESSAGE_MAX_CONTRACTS]))
+                batch.append((queue, message.to_body(), _properties({}, expiration)))
         if batch:
             self._commit(batch)
 

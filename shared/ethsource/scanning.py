@@ -32,10 +32,10 @@ from .batching import MicroBatcher
 from .budget import Budget
 from .metrics import SCAN_DURATION, SCAN_RETRIES, SCANS
 from .models import ScanItem
-from .observability import REQUEST_ID, consume_span
+from .observability import REQUEST_ID, batch_span, consume_span
 from .queue import Outgoing, Publisher, Topology
 from .sources import ContractSource, ProviderError, SourceError
-from .store import Claimed, Claims, ContractStore, Key, Settlement, StoredSource
+from .store import Claimed, Claims, ContractStore, Settlement, StoredSource
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,12 @@ class Scanner:
                                   self._concurrency - self._in_flight))
                 chunk, waiting = waiting[:size], waiting[size:]
                 self._budget.demand -= len(chunk)
-                claim, claims = await self._claims([item.key for item in chunk])
+                self._in_flight += len(chunk)  # taken now, so no other scan claims past the limit meanwhile
+                try:
+                    claim, claims = await self._claims(chunk)
+                except BaseException:
+                    await self._release(len(chunk))
+                    raise
                 report.update(await self._start(chunk, claim, claims, tasks))
             if waiting:
                 await self._defer(waiting, DEFER_S)
@@ -145,13 +150,13 @@ class Scanner:
         busy = []
         for item in chunk:
             if claimed := claims.claimed.get(item.key):
-                self._in_flight += 1
                 tasks.append(asyncio.create_task(self._scan_claimed(item, claim, claimed)))
             elif item.key in claims.busy:
                 busy.append(item)
             else:
                 report[ScanOutcome.SKIPPED] += 1
                 log.info("nothing to scan", extra=_where(item))
+        await self._release(len(chunk) - len(claims.claimed))
         if busy:
             # Another copy of the message is being scanned, or its scanner died: look again after the lease; by
             # then the contract is settled (this copy is skipped) or free to take.
@@ -167,15 +172,20 @@ class Scanner:
                     "ethsource.chain_id": item.chain_id, "ethsource.address": item.address}) as span:
                 outcome = await self._fetch_outcome(item, claim, claimed)
                 span.set_attribute("ethsource.outcome", outcome.kind)
-            await self._writes(outcome)
-            _log_outcome(outcome)
+                await self._writes(outcome)
+                _log_outcome(outcome)
             SCAN_DURATION.observe(self._clock() - started)
             return outcome.kind
         finally:
             REQUEST_ID.reset(token)
-            self._in_flight -= 1
+            await self._release(1)
+
+    async def _release(self, count: int) -> None:
+        """Room for `count` more scans here."""
+        if count:
+            self._in_flight -= count
             async with self._room:
-                self._room.notify()
+                self._room.notify_all()
 
     async def _fetch_outcome(self, item: ScanItem, claim: bytes, claimed: Claimed) -> _Outcome:
         try:
@@ -189,12 +199,13 @@ class Scanner:
             return _Outcome(claim, claimed, item, ScanOutcome.ERROR, error=(exc.code, exc.message))
         return _Outcome(claim, claimed, item, ScanOutcome.SUCCESS, source=source)
 
-    def _claim_many(self, chunks: list[list[Key]]) -> list[tuple[bytes, Claims]]:
+    def _claim_many(self, chunks: list[list[ScanItem]]) -> list[tuple[bytes, Claims]]:
         """Runs on the blocking thread: one claim for the chunks of every scan waiting now."""
         claim = os.urandom(16)
-        claims = self._store.claim([key for chunk in chunks for key in chunk], self._lease_s, claim)
-        return [(claim, Claims({k: claims.claimed[k] for k in chunk if k in claims.claimed},
-                               {k: claims.busy[k] for k in chunk if k in claims.busy})) for chunk in chunks]
+        with batch_span("scan claim", [item.traceparent for chunk in chunks for item in chunk]):
+            claims = self._store.claim([item.key for chunk in chunks for item in chunk], self._lease_s, claim)
+        return [(claim, Claims({i.key: claims.claimed[i.key] for i in chunk if i.key in claims.claimed},
+                               {i.key: claims.busy[i.key] for i in chunk if i.key in claims.busy})) for chunk in chunks]
 
     def _write_many(self, outcomes: list[_Outcome]) -> list[None]:
         """Runs on the blocking thread: the outcomes of every scan finished now, in one transaction; the sources
@@ -214,8 +225,9 @@ class Scanner:
                 SCAN_RETRIES.labels(outcome.error[0]).inc()
         outgoing = [Outgoing(items, self._topology.retry_queue(retry), self._policy.delay_s(retry, self._rng))
                     for retry, items in retries.items()]
-        self._store.settle(list(settlements.values()),
-                           publish=(lambda: self._publisher.publish(outgoing)) if outgoing else None)
+        with batch_span("scan write", [outcome.item.traceparent for outcome in outcomes]):
+            self._store.settle(list(settlements.values()),
+                               publish=(lambda: self._publisher.publish(outgoing)) if outgoing else None)
         return [None] * len(outcomes)
 
     async def _defer(self, items: list[ScanItem], delay_s: float) -> None:

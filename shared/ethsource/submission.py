@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from .addresses import parse_address, parse_chain
 from .errors import InvalidInput
 from .models import MAX_BATCH_ITEMS, BatchRefused, Contract, ErrorDetail, ScanItem, SubmitRequest, invalid_input
+from .observability import batch_span
 from .queue import Outgoing, Publisher
 from .store import ContractStore, Key
 
@@ -51,7 +52,8 @@ class Submitter:
                               traceparent=first[key].traceparent) for key in queued]
             self._publisher.publish([Outgoing(items)])
 
-        found = self._store.open_scans(list(first), refresh, os.urandom(16), publish)
+        with batch_span("submit batch", [submission.traceparent for submission in first.values()]):
+            found = self._store.open_scans(list(first), refresh, os.urandom(16), publish)
         answered: set[Key] = set()
         results = []
         for submission in submissions:
