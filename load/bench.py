@@ -31,7 +31,7 @@ import pymysql
 from ethsource.config import Settings
 from ethsource.db import connect_args, database_name
 from ethsource.queue import Topology
-from ethsource_local.functions import PROJECT_ROOT
+from ethsource.serving import PROJECT_ROOT
 from ethsource_local.runner import Layout
 
 from . import loadtest, system
@@ -209,7 +209,7 @@ def warm_up(url: str, args: argparse.Namespace) -> None:
 def local_system(layout: Layout, args: argparse.Namespace, log_path: Path):
     """`ethsource run` on a database and queue of its own, emptied before and after."""
     forget_state(args)
-    command = [sys.executable, "-m", "ethsource_local.cli", "run", "--port", str(layout.gateway),
+    command = [sys.executable, "-m", "ethsource.cli", "run", "--port", str(layout.gateway),
                "--fake-latency-ms", str(args.fake_latency_ms)]
     try:
         with serving(command, log_path, ready=lambda output: "ethsource is running" in output):

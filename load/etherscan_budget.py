@@ -1,9 +1,11 @@
-"""Benchmark of the scanner's Etherscan budget (issue 3): `uv run python -m load.etherscan_budget`.
+"""Benchmark of the shared Etherscan budget: `uv run python -m load.etherscan_budget [--instances 1 3 6]`.
 
-Drives N fresh contracts through a scan consumer against the fake Etherscan configured with K keys at R calls/s
-(which answers "Max rate limit reached" past that and counts calls over budget), first without faults, then with
-10 % of calls failing transiently (5xx, hangs past the client timeout, rate-limit answers). Reports achieved calls/s
-against K x R, the calls over budget as counted by the fake, and how many contracts ended ERROR because of faults.
+For each fleet size, N scanner instances (`ethsource serve scan`, each its own process, as containers run them)
+consume one queue of C fresh contracts (a message each) against the fake Etherscan configured with K keys at R
+calls/s per key, which answers "Max rate limit reached" past that and counts the calls over budget. Reports the
+calls over budget, the most calls one key made in one second, and the share of K x R the fleet used while it
+had work. With --fault-rate, that share of calls fails transiently (5xx, hangs past the timeout, rate-limit
+answers).
 """
 
 from __future__ import annotations
@@ -11,72 +13,97 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import pika
 import pymysql
 
-from ethsource import contracts
+from ethsource import services
 from ethsource.addresses import to_checksum
-from ethsource.config import get_settings
 from ethsource.db import connect_args, migrate
-from ethsource.queue import Consumer, Topology
+from ethsource.queue import Topology, queue_stats
+from ethsource.serving import PROJECT_ROOT
+from ethsource.submission import Submission
 from ethsource_local.fake_etherscan import FakeConfig, running
 from ethsource_local.fake_etherscan import stats as fake_stats
 
 
-def run(contract_count: int, keys: int, rate: float, fault_rate: float) -> dict:
-    api_keys = tuple(f"bench-key-{n}" for n in range(keys))
-    fake = FakeConfig(api_keys=api_keys, rate_limit=rate, latency_ms=100, jitter_ms=50, hang_s=3,
-                      error_rate=fault_rate / 2, timeout_rate=fault_rate / 4, rate_limit_rate=fault_rate / 4)
+def run(args: argparse.Namespace, instances: int, logs: Path) -> dict:
+    api_keys = tuple(f"bench-key-{n}" for n in range(args.keys))
+    fault_rate = args.fault_rate
+    fake = FakeConfig(api_keys=api_keys, rate_limit=args.rate, latency_ms=args.fake_latency_ms, jitter_ms=50,
+                      hang_s=3, error_rate=fault_rate / 2, timeout_rate=fault_rate / 4,
+                      rate_limit_rate=fault_rate / 4)
     with running(fake) as fake_url:
         os.environ.update({"ETHERSCAN_API_URL": fake_url, "ETHERSCAN_API_KEYS": ",".join(api_keys),
-                           "ETHERSCAN_RATE_LIMIT": str(rate), "ETHERSCAN_TIMEOUT": "1",
-                           "SCAN_QUEUE": f"ethsource.bench.budget.{uuid.uuid4().hex[:6]}",
-                           "SCAN_RETRY_BASE_DELAY": "0.5", "SCAN_MAX_ATTEMPTS": "8", "SCAN_CONCURRENCY": "64"})
-        contracts.reload_settings()
-        settings = get_settings()
+                           "ETHERSCAN_RATE_LIMIT": str(args.rate), "ETHERSCAN_TIMEOUT": "1",
+                           "SCAN_QUEUE": f"ethsource.bench.budget.{uuid.uuid4().hex[:6]}", "LOG_LEVEL": "WARNING",
+                           "SCAN_RETRY_BASE_DELAY": "0.5", "SCAN_MAX_ATTEMPTS": "8", "SCAN_CONSUMER": "true"})
+        services.forget()
+        settings = services.services().settings
         topology = Topology.from_settings(settings)
-        consumer = Consumer(settings.rabbitmq_url, topology, contracts.settle_message, settings.scan_concurrency)
-        addresses = [to_checksum("0x" + os.urandom(20).hex()) for _ in range(contract_count)]
-        for address in addresses:
-            contracts.submit(1, address)
-        started = time.monotonic()
-        consumer.start()
-        errors = wait_terminal(addresses)
-        elapsed = time.monotonic() - started
-        consumer.stop()
+        services.services().publisher.ping()  # declares the queues
+        fleet = [start_scanner(port, logs / f"scanner-{instances}-{n}.log")
+                 for n, port in enumerate(range(args.port, args.port + instances))]
+        try:
+            wait_for(lambda: queue_stats(settings.rabbitmq_url, [topology.queue])[topology.queue][1] == instances)
+            addresses = [to_checksum("0x" + os.urandom(20).hex()) for _ in range(args.contracts)]
+            submitter = services.services().submitter
+            started = time.monotonic()
+            for address in addresses:
+                submitter.submit_many([Submission(1, address)])
+            errors = wait_terminal(addresses)
+            elapsed = time.monotonic() - started
+        finally:
+            for process in fleet:
+                process.terminate()
+            for process in fleet:
+                process.wait(30)
         stats = fake_stats(fake_url)
         delete_queues(settings.rabbitmq_url, topology)
-    budget = keys * rate
-    steady = steady_rate(stats["per_key_per_second"], budget)
+    budget = args.keys * args.rate
+    steady = steady_rate(stats["per_key_per_second"])
     return {
-        "contracts": contract_count, "keys": keys, "rate_per_key": rate, "fault_rate": fault_rate,
-        "elapsed_s": round(elapsed, 2), "etherscan_calls": stats["calls"],
-        "calls_per_s_overall": round(stats["calls"] / elapsed, 2),
+        "instances": instances, "contracts": args.contracts, "keys": args.keys, "rate_per_key": args.rate,
+        "fault_rate": fault_rate, "elapsed_s": round(elapsed, 2), "etherscan_calls": stats["calls"],
         "achieved_calls_per_s": steady, "budget_calls_per_s": budget, "share_of_budget": round(steady / budget, 3),
         "max_calls_per_key_per_s": max(stats["max_per_key_per_second"].values()),
         "over_budget_calls": stats["over_budget"], "rate_limited_answers": stats["rate_limited"],
         "injected_faults": stats["faults"], "errors_by_code": errors,
-        "errors_from_faults": errors.get("etherscan_unavailable", 0) + errors.get("etherscan_rate_limited", 0),
     }
 
 
-def steady_rate(per_key_per_second: dict[str, dict[str, int]], budget: float) -> float:
-    """Calls per second once warm: from the first second that reached 90 % of the budget (the consumer opening its
-    database connections comes before) to the last whole second before the queue ran dry."""
+def start_scanner(port: int, log_path: Path) -> subprocess.Popen:
+    command = [sys.executable, "-m", "ethsource.cli", "serve", "scan", "--host", "127.0.0.1", "--port", str(port)]
+    with open(log_path, "w") as log:
+        return subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_for(condition, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit("the scanners did not all start consuming")
+        time.sleep(0.2)
+
+
+def steady_rate(per_key_per_second: dict[str, dict[str, int]]) -> float:
+    """Calls per second over the whole seconds between the fleet's first and its last call (both left out: a
+    fleet starts and finishes within them)."""
     totals: dict[int, int] = {}
     for counts in per_key_per_second.values():
         for second, calls in counts.items():
             totals[int(second)] = totals.get(int(second), 0) + calls
-    warm = min((s for s, calls in totals.items() if calls >= 0.9 * budget), default=min(totals))
-    seconds = [totals.get(s, 0) for s in range(warm, max(totals))]
+    seconds = [totals.get(s, 0) for s in range(min(totals) + 1, max(totals))]
     return round(sum(seconds) / len(seconds), 2) if seconds else 0.0
 
 
 def wait_terminal(addresses: list[str]) -> dict[str, int]:
-    conn = pymysql.connect(**{**connect_args(get_settings().database_url), "autocommit": True})
+    conn = pymysql.connect(**{**connect_args(services.services().settings.database_url), "autocommit": True})
     placeholders = ", ".join(["%s"] * len(addresses))
     with conn.cursor() as cursor:
         while True:
@@ -101,20 +128,25 @@ def delete_queues(url: str, topology: Topology) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--contracts", type=int, default=600)
-    parser.add_argument("--keys", type=int, default=3)
-    parser.add_argument("--rate", type=float, default=10.0, help="calls/s per key")
+    parser.add_argument("--instances", type=int, nargs="+", default=[1, 3, 6], help="fleet sizes, one run each")
+    parser.add_argument("--contracts", type=int, default=300)
+    parser.add_argument("--keys", type=int, default=2)
+    parser.add_argument("--rate", type=float, default=5.0, help="calls/s per key")
+    parser.add_argument("--fault-rate", type=float, default=0.0)
+    parser.add_argument("--fake-latency-ms", type=float, default=100.0)
+    parser.add_argument("--port", type=int, default=18300, help="the scanners' first port")
+    parser.add_argument("--logs", type=Path, default=Path("/tmp/ethsource-etherscan-budget"))
     args = parser.parse_args()
+    args.logs.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("DATABASE_URL", "mysql://root@127.0.0.1:3306/ethsource_bench")
     migrate(os.environ["DATABASE_URL"])
-    results = [run(args.contracts, args.keys, args.rate, fault_rate) for fault_rate in (0.0, 0.1)]
+    results = [run(args, instances, args.logs) for instances in args.instances]
     print(json.dumps(results, indent=2))
-    print(f"\n{'faults':>6} {'calls/s':>8} {'budget':>7} {'share':>6} {'max/key/s':>9} {'over':>5} "
-          f"{'ERROR from faults':>17}")
+    print(f"\n{'instances':>9} {'calls/s':>8} {'budget':>7} {'share':>6} {'max/key/s':>9} {'over':>5} {'errors':>7}")
     for r in results:
-        print(f"{r['fault_rate']:>6.0%} {r['achieved_calls_per_s']:>8} {r['budget_calls_per_s']:>7} "
+        print(f"{r['instances']:>9} {r['achieved_calls_per_s']:>8} {r['budget_calls_per_s']:>7} "
               f"{r['share_of_budget']:>6.1%} {r['max_calls_per_key_per_s']:>9} {r['over_budget_calls']:>5} "
-              f"{r['errors_from_faults']:>17}")
+              f"{sum(r['errors_by_code'].values()):>7}")
 
 
 if __name__ == "__main__":

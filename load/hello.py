@@ -27,7 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m load.hello", description=__doc__)
     parser.add_argument("--port", type=int, default=8000)
     port = parser.parse_args().port
-    # The settings of ethsource_local.functions.serve: WEB_CONCURRENCY processes (uvicorn reads it), no access log.
+    # The settings of ethsource.serving.serve: WEB_CONCURRENCY processes (uvicorn reads it), no access log.
     uvicorn.run("load.hello:app", host="127.0.0.1", port=port, access_log=False, log_level="warning",
                 timeout_graceful_shutdown=20, server_header=False)
 

@@ -22,12 +22,12 @@ import psutil
 import pymysql
 from pika.exceptions import AMQPError
 
-from ethsource import contracts
+from ethsource import services
 from ethsource.addresses import to_checksum
-from ethsource.config import get_settings
 from ethsource.db import connect_args, migrate
 from ethsource.errors import Unavailable
 from ethsource.queue import Topology, queue_stats
+from ethsource.submission import Submission
 from ethsource_local.runner import Layout
 
 from . import system
@@ -40,7 +40,7 @@ QUEUE = "ethsource.bench.drain"
 def consumers(url: str) -> int:
     """Consumers of the scanner's queue; 0 while it has not been declared yet."""
     try:
-        return queue_stats(url, QUEUE)[1]
+        return queue_stats(url, [QUEUE])[QUEUE][1]
     except (AMQPError, Unavailable):
         return 0
 
@@ -51,8 +51,8 @@ def run(args: argparse.Namespace, layout: Layout) -> dict:
                        "SCAN_CONSUMER": "true", "SCAN_CONCURRENCY": str(args.concurrency),
                        "WEB_CONCURRENCY": str(args.processes), "LOG_LEVEL": "WARNING"})
     os.environ.pop("ETHERSCAN_API_KEYS", None)
-    contracts.reload_settings()
-    settings = get_settings()
+    services.forget()
+    settings = services.services().settings
     migrate(settings.database_url)
     delete_queues(settings.rabbitmq_url, Topology.from_settings(settings))
     with pymysql.connect(**{**connect_args(settings.database_url), "autocommit": True}) as conn, conn.cursor() as c:
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace, layout: Layout) -> dict:
     out = args.output_dir
     fake = [sys.executable, "-m", "ethsource_local.fake_etherscan", "--port", str(layout.port("fake-etherscan")),
             "--latency-ms", str(args.fake_latency_ms), "--jitter-ms", str(args.fake_jitter_ms)]
-    scan = [sys.executable, "-m", "ethsource_local.cli", "serve", "scan", "--host", "127.0.0.1",
+    scan = [sys.executable, "-m", "ethsource.cli", "serve", "scan", "--host", "127.0.0.1",
             "--port", str(layout.port("scan"))]
 
     def all_consuming(_log: str) -> bool:
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace, layout: Layout) -> dict:
         with paused(processes):
             addresses = [to_checksum("0x" + os.urandom(20).hex()) for _ in range(args.contracts)]
             for start in range(0, len(addresses), 200):
-                contracts.submit_many([contracts.Submission(1, a) for a in addresses[start:start + 200]])
+                services.services().submitter.submit_many([Submission(1, a) for a in addresses[start:start + 200]])
             cpu_before = system.usage({"scan": processes})["scan"]["cpu_s"]
             started = time.monotonic()
         errors = wait_terminal(addresses)
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--contracts", type=int, default=4000)
     parser.add_argument("--processes", type=int, default=1, help="scanner processes (WEB_CONCURRENCY)")
-    parser.add_argument("--concurrency", type=int, default=32, help="threads per process (SCAN_CONCURRENCY)")
+    parser.add_argument("--concurrency", type=int, default=128, help="calls in flight per process (SCAN_CONCURRENCY)")
     parser.add_argument("--fake-latency-ms", type=float, default=200.0)
     parser.add_argument("--fake-jitter-ms", type=float, default=100.0)
     parser.add_argument("--port", type=int, default=18180, help="the scan function's port is this + 4, the fake's + 6")

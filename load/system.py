@@ -11,7 +11,7 @@ import pymysql
 
 from ethsource.db import connect_args
 from ethsource.models import Status
-from ethsource_local.functions import FUNCTIONS
+from ethsource.serving import FUNCTIONS
 from ethsource_local.runner import Layout
 
 DB_CHUNK = 5000  # addresses per IN (...) query

@@ -25,7 +25,7 @@ from string import Template
 import httpx
 import yaml
 
-from ethsource_local.functions import FUNCTIONS, PROJECT_ROOT
+from ethsource.serving import FUNCTIONS, PROJECT_ROOT
 from ethsource_local.runner import Layout
 
 OBSERVABILITY = Path(__file__).resolve().parent

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
@@ -24,12 +24,22 @@ import pytest
 from ethsource.config import Settings
 from ethsource.db import connect_args
 from ethsource.queue import Topology
-from ethsource_local.functions import FUNCTIONS
+from ethsource.serving import FUNCTIONS
 from ethsource_local.runner import Layout
 from tests.otlp_receiver import OtlpReceiver
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RUN_ID = uuid.uuid4().hex[:8]
+
+
+def wait_until(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.05) -> object:
+    """Poll `condition` until it is truthy and return it; fail, saying what was awaited, when it is not in time."""
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting until {what}")
+        time.sleep(interval)
+    return result
 
 
 def free_port_block(size: int) -> int:
@@ -50,7 +60,7 @@ def free_port_block(size: int) -> int:
 def serving(function: str, env: dict[str, str] | None = None) -> Iterator[int]:
     """`ethsource serve <function>` on a free port, with `env` over this process's environment; yields the port."""
     port = free_port_block(1)
-    process = subprocess.Popen([sys.executable, "-m", "ethsource_local.cli", "serve", function, "--port", str(port)],
+    process = subprocess.Popen([sys.executable, "-m", "ethsource.cli", "serve", function, "--port", str(port)],
                                cwd=PROJECT_ROOT, env={**os.environ, **(env or {})})
     try:
         deadline = time.monotonic() + 60
@@ -126,7 +136,7 @@ def running_system(env: dict[str, str], log_path: Path) -> Iterator[System]:
     layout = Layout(free_port_block(len(FUNCTIONS) + 2))
     with open(log_path, "w") as log:  # a file, not a pipe: a full pipe would block the functions' logging
         process = subprocess.Popen(
-            [sys.executable, "-m", "ethsource_local.cli", "run", "--port", str(layout.gateway),
+            [sys.executable, "-m", "ethsource.cli", "run", "--port", str(layout.gateway),
              "--fake-latency-ms", "5"],
             cwd=PROJECT_ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, text=True,
         )

@@ -22,6 +22,7 @@ class ReceivedSpan:
     parent_span_id: str
     kind: int
     attributes: dict
+    linked_span_ids: tuple[str, ...]  # spans of other traces this one links to (work shared by many)
 
 
 class OtlpReceiver:
@@ -59,7 +60,8 @@ class OtlpReceiver:
                     attributes = {a.key: (a.value.string_value or a.value.int_value) for a in span.attributes}
                     with self._lock:
                         self.spans.append(ReceivedSpan(service, span.name, span.trace_id.hex(), span.span_id.hex(),
-                                                       span.parent_span_id.hex(), span.kind, attributes))
+                                                       span.parent_span_id.hex(), span.kind, attributes,
+                                                       tuple(link.span_id.hex() for link in span.links)))
 
     def close(self) -> None:
         self._server.shutdown()

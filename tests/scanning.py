@@ -1,83 +1,100 @@
-"""An in-process scan consumer with settings of its own, for tests that need to vary what the scanner sees."""
+"""A scanner of a test's own: `ethsource serve scan` with settings of its own, a fake Etherscan and a queue of its
+own, for tests that vary what the scanner sees; submissions go through the library in this process."""
 
 from __future__ import annotations
 
 import os
-import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import httpx
 import pika
+from prometheus_client.parser import text_string_to_metric_families
 
-from ethsource import contracts
+from ethsource import lookup, services
 from ethsource.addresses import to_checksum
-from ethsource.config import get_settings
-from ethsource.queue import Consumer, Topology
+from ethsource.config import Settings
+from ethsource.queue import Topology
+from ethsource.submission import Submission
 from ethsource_local.fake_etherscan import FakeConfig, running, shape_of
 from ethsource_local.fake_etherscan import stats as fake_stats
+from tests.conftest import serving, wait_until
 
 
 @dataclass
-class Scanner:
+class Scan:
     fake_url: str
     topology: Topology
+    port: int | None = None  # the scanner's, when one serves
 
     def stats(self) -> dict:
         return fake_stats(self.fake_url)
 
+    def submit(self, addresses: list[str], chain_id: int = 1) -> list[bool]:
+        """Submitted in one batch, as POST /contracts/batch does; whether each was queued."""
+        results = services.services().submitter.submit_many([Submission(chain_id, a) for a in addresses])
+        return [queued for _, queued in results]
+
     def submit_and_wait(self, addresses: list[str], timeout: float = 120.0) -> dict[str, dict]:
-        for address in addresses:
-            contracts.submit(1, address)
+        self.submit(addresses)
         return self.wait(addresses, timeout)
 
     def wait(self, addresses: list[str], timeout: float = 120.0) -> dict[str, dict]:
         """The resources of the contracts once all are SUCCESS or ERROR."""
-        deadline = time.monotonic() + timeout
-        pending = set(addresses)
-        results = {}
-        while pending and time.monotonic() < deadline:
-            for address in list(pending):
-                contract = contracts.get(1, address)
+        results: dict[str, dict] = {}
+
+        def settled() -> bool:
+            pending = [(1, a) for a in addresses if a not in results]
+            for contract in lookup.get_many(services.services().store, pending):
                 if contract.status in ("SUCCESS", "ERROR"):
-                    results[address] = contract.model_dump(mode="json")
-                    pending.discard(address)
-            time.sleep(0.1)
-        assert not pending, f"{len(pending)} contracts never settled"
+                    results[contract.address] = contract.model_dump(mode="json")
+            return len(results) == len(addresses)
+
+        wait_until(settled, timeout, f"all of {len(addresses)} contracts settled")
         return results
 
     def depth(self) -> dict[str, int]:
-        connection = pika.BlockingConnection(pika.URLParameters(get_settings().rabbitmq_url))
+        connection = pika.BlockingConnection(pika.URLParameters(services.services().settings.rabbitmq_url))
         channel = connection.channel()
         counts = {q: channel.queue_declare(q, passive=True).method.message_count for q in self.topology.all_queues}
         connection.close()
         return counts
 
+    def metric(self, name: str, **labels) -> float:
+        """A sample of the scanner's /metrics (0 when it has none yet)."""
+        families = text_string_to_metric_families(httpx.get(f"http://127.0.0.1:{self.port}/metrics").text)
+        return sum(sample.value for family in families for sample in family.samples
+                   if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()))
+
 
 @contextmanager
-def configured(service_env, **settings):
+def configured(service_env, **settings) -> Iterator[Settings]:
     """The library in this process reads these settings (over the test run's) until the block ends."""
     saved = dict(os.environ)
     os.environ.update({**service_env, **settings})
-    contracts.reload_settings()
+    services.forget()
     try:
-        yield get_settings()
+        yield services.services().settings
     finally:
         os.environ.clear()
         os.environ.update(saved)
-        contracts.reload_settings()
+        services.forget()
 
 
 @contextmanager
-def own_queue(service_env, fake_url: str, **settings):
-    """Settings with a scan queue of their own and the given fake; the queues are deleted afterwards."""
-    queue = f"{service_env['SCAN_QUEUE']}.{uuid.uuid4().hex[:6]}"
-    with configured(service_env, SCAN_QUEUE=queue, ETHERSCAN_API_URL=fake_url, **settings) as effective:
+def own_queue(service_env, fake_url: str, **settings) -> Iterator[tuple[dict[str, str], Scan]]:
+    """Settings with a scan queue of their own and the given fake, for this process and the scanners it starts;
+    the queues are deleted afterwards."""
+    env = {**service_env, "SCAN_QUEUE": f"{service_env['SCAN_QUEUE']}.{uuid.uuid4().hex[:6]}",
+           "ETHERSCAN_API_URL": fake_url, "ETHERSCAN_API_KEYS": "", **settings}
+    with configured(env) as effective:
         topology = Topology.from_settings(effective)
         connection = pika.BlockingConnection(pika.URLParameters(effective.rabbitmq_url))
         topology.declare(connection.channel())
         try:
-            yield effective, Scanner(fake_url, topology)
+            yield env, Scan(fake_url, topology)
         finally:
             for name in topology.all_queues:
                 connection.channel().queue_delete(name)
@@ -85,17 +102,20 @@ def own_queue(service_env, fake_url: str, **settings):
 
 
 @contextmanager
-def scanner(service_env, db, fake: FakeConfig, **settings):
-    """A scan consumer in this process with the given settings, against a fake of its own and a queue of its own."""
-    with running(fake) as fake_url, own_queue(service_env, fake_url, SCAN_CONCURRENCY="32", **settings) as (
-            effective, scan):
-        consumer = Consumer(effective.rabbitmq_url, scan.topology, contracts.settle_message, 32)
-        consumer.start()
-        try:
-            assert consumer.connected.wait(10)
+def scanner(service_env, db, fake: FakeConfig, **settings) -> Iterator[Scan]:
+    """`ethsource serve scan` consuming a queue of its own against a fake of its own, with the given settings."""
+    with running(fake) as fake_url, own_queue(service_env, fake_url, **settings) as (env, scan):
+        with serving("scan", {**env, "SCAN_CONSUMER": "true"}) as port:
+            scan.port = port
+            wait_until(lambda: consumers(scan) > 0, 30, "the scanner consumes its queue")
             yield scan
-        finally:
-            consumer.stop()
+
+
+def consumers(scan: Scan) -> int:
+    connection = pika.BlockingConnection(pika.URLParameters(services.services().settings.rabbitmq_url))
+    count = connection.channel().queue_declare(scan.topology.queue, passive=True).method.consumer_count
+    connection.close()
+    return count
 
 
 def fresh(shape: str, count: int) -> list[str]:
@@ -106,5 +126,3 @@ def fresh(shape: str, count: int) -> list[str]:
         if shape_of(address) == shape:
             found.append(address)
     return found
-
-

@@ -14,15 +14,14 @@ def register(commands) -> dict:
     run.add_argument("--chaos", action="store_true",
                      help="give every function the /_chaos routes: log lines, errors and delays on demand")
     # Its options are the fake's own (ethsource_local.fake_etherscan), passed on as they are.
-    commands.add_parser("fake-etherscan", help="serve the fake Etherscan (see --help of it)", add_help=False)
+    fake = commands.add_parser("fake-etherscan", help="serve the fake Etherscan (see --help of it)", add_help=False)
+    fake.set_defaults(takes_rest=True)
     return {"run": _run, "fake-etherscan": _fake_etherscan}
 
 
 def _run(args: argparse.Namespace, rest: list[str]) -> int:
     from .runner import run
 
-    if rest:
-        raise SystemExit(f"ethsource: unrecognized arguments: {' '.join(rest)}")
     if args.chaos:
         os.environ["CHAOS_ENDPOINTS"] = "true"  # the functions inherit the runner's environment
     return run(args.port, args.fake_latency_ms)

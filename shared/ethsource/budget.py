@@ -24,7 +24,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from .db import Database
-from .metrics import BUDGET_CALLS, BUDGET_HEALTHY, BUDGET_KEYS_HELD, BUDGET_REFUSALS, BUDGET_WAIT_SECONDS
+from .metrics import (
+    BUDGET_CALLS,
+    BUDGET_HEALTHY,
+    BUDGET_KEYS_HELD,
+    BUDGET_REFUSALS,
+    BUDGET_WAIT_SECONDS,
+    BUDGET_WAITS,
+)
 
 log = logging.getLogger(__name__)
 
@@ -148,9 +155,13 @@ class Budget:
         self._tasks = [asyncio.create_task(self._keep_leases(), name=f"{self.name}-leases"),
                        asyncio.create_task(self._hand_out_turns(), name=f"{self.name}-turns")]
 
-    async def close(self) -> None:
+    def stop(self) -> None:
+        """Stop renewing and handing out turns (the leases run out by themselves)."""
         for task in self._tasks:
             task.cancel()
+
+    async def close(self) -> None:
+        self.stop()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.release()
 
@@ -202,6 +213,7 @@ class Budget:
         self._give_back(state, departed)
         BUDGET_CALLS.labels(self.name, state.id).inc()
         if (waited := departed - asked) > 0.001:
+            BUDGET_WAITS.labels(self.name).inc()
             BUDGET_WAIT_SECONDS.labels(self.name).inc(waited)
         self._last_call = departed
         return state.key

@@ -19,10 +19,17 @@ from . import client
 from .serving import FUNCTIONS
 
 Command = Callable[[argparse.Namespace, list[str]], int]
+USAGE_ERROR = 64  # EX_USAGE: argparse's own 2 would read as "service unreachable" from `get`
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message}\n")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ethsource", description=__doc__)
+    parser = _Parser(prog="ethsource", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     handlers: dict[str, Command] = {}
 
@@ -58,23 +65,18 @@ def main(argv: list[str] | None = None) -> int:
         handlers.update(register(commands))
 
     args, rest = parser.parse_known_args(argv)
+    if rest and not getattr(args, "takes_rest", False):
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return handlers[args.command](args, rest) or 0
 
 
-def _no_extra(rest: list[str]) -> None:
-    if rest:
-        raise SystemExit(f"ethsource: unrecognized arguments: {' '.join(rest)}")
-
-
 def _client(args: argparse.Namespace, rest: list[str]) -> int:
-    _no_extra(rest)
     return client.run(args)
 
 
 def _serve(args: argparse.Namespace, rest: list[str]) -> int:
     from .serving import serve
 
-    _no_extra(rest)
     serve(args.function, args.host, args.port)
     return 0
 
@@ -83,7 +85,6 @@ def _migrate(args: argparse.Namespace, rest: list[str]) -> int:
     from .config import get_settings
     from .db import migrate
 
-    _no_extra(rest)
     applied = migrate(get_settings().database_url)
     print(f"applied {len(applied)} migrations" + (f": {', '.join(applied)}" if applied else ""))
     return 0
@@ -92,7 +93,6 @@ def _migrate(args: argparse.Namespace, rest: list[str]) -> int:
 def _invoke(args: argparse.Namespace, rest: list[str]) -> int:
     from .invoke import invoke
 
-    _no_extra(rest)
     print(json.dumps(invoke(args.function, args.event), indent=2))
     return 0
 
@@ -100,7 +100,6 @@ def _invoke(args: argparse.Namespace, rest: list[str]) -> int:
 def _openapi(args: argparse.Namespace, rest: list[str]) -> int:
     from .openapi import combined_document
 
-    _no_extra(rest)
     text = json.dumps(combined_document(), indent=2) + "\n"
     if args.output:
         args.output.write_text(text)

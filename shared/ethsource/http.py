@@ -134,6 +134,15 @@ class FunctionApp:
         self._timers: dict[tuple, object] = {}
         api.openapi = self._openapi  # the API routes' operations join FastAPI's own
 
+    def openapi(self) -> dict:
+        return self.api.openapi()
+
+    def endpoints(self) -> set[tuple[str, str]]:
+        """(method, path) of every route this function answers: its API routes and FastAPI's."""
+        own = {(route.method, route.path) for route in self.routes}
+        return own | {(method, route.path) for route in self.api.routes if hasattr(route, "methods")
+                      for method in route.methods}
+
     @contextlib.contextmanager
     def parked(self):
         """A request waiting for an event (a status long-poll) is not work in progress: admission ignores it."""

@@ -8,6 +8,7 @@ to the function's HTTP endpoint in structured mode, as Knative pushes a scan mes
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sys
 import uuid
@@ -57,9 +58,11 @@ def request(app, method: str, path: str, headers: Mapping[str, str] | None = Non
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://function") as client:
             return await client.request(method, path, headers=dict(headers or {}), content=body)
 
-    # A loop of its own, never made the current one: Mangum's handlers keep using theirs.
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(send())
-    finally:
-        loop.close()
+    return _loop().run_until_complete(send())
+
+
+@functools.cache
+def _loop() -> asyncio.AbstractEventLoop:
+    """One loop for this process's requests, as a server has (what lives on it, like the scanner, carries over
+    from one request to the next), never made the current one: Mangum's handlers keep using theirs."""
+    return asyncio.new_event_loop()

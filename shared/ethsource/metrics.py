@@ -42,6 +42,7 @@ ETHERSCAN_DURATION = Histogram(
 )
 # The shared budgets (ethsource.budget); `key` is a hash of the API key, never the key.
 BUDGET_CALLS = Counter("ethsource_budget_calls_total", "Calls the shared budget let leave, by key", ["budget", "key"])
+BUDGET_WAITS = Counter("ethsource_budget_waits_total", "Calls that waited for their turn", ["budget"])
 BUDGET_WAIT_SECONDS = Counter("ethsource_budget_wait_seconds_total", "Time calls waited for their turn", ["budget"])
 BUDGET_REFUSALS = Counter("ethsource_budget_refusals_total",
                           "Keys asked for and not given (held by other scanners)", ["budget"])

@@ -75,7 +75,9 @@ class SubmitRequest(BaseModel):
 class BatchSubmitRequest(BaseModel):
     """Documents the batch body; each item is validated on its own, so one bad item refuses only itself."""
 
-    contracts: list[SubmitRequest] = Field(min_length=1, max_length=MAX_BATCH_ITEMS)
+    contracts: list[Any] = Field(min_length=1, max_length=MAX_BATCH_ITEMS, description=(
+        "each item as the body of POST /contracts (SubmitRequest); an item that is not one is refused on its "
+        "own, in its result"))
 
 
 class BatchAccepted(Contract):

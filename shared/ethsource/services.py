@@ -48,7 +48,7 @@ class Services:
 def services() -> Services:
     settings = get_settings()
     policy = RetryPolicy(settings.scan_max_attempts, settings.scan_retry_base_delay_s)
-    topology = Topology(settings.scan_queue, policy.retries)
+    topology = Topology.from_settings(settings)
     database = Database(settings.database_url)
     return Services(settings, database, ContractStore(database), Publisher(settings.rabbitmq_url, topology), topology,
                     policy)
@@ -60,6 +60,8 @@ def forget() -> None:
         services().publisher.close()
     services.cache_clear()
     get_settings.cache_clear()
+    for scanning in _scanners.values():
+        scanning.budget.stop()
     _scanners.clear()
 
 

@@ -6,11 +6,10 @@ import re
 from pathlib import Path
 
 import pytest
-from fastapi.routing import APIRoute
 
 from ethsource.config import Settings
 from ethsource.secrets import resolve_secrets
-from ethsource_local.functions import HTTP_FUNCTIONS, load
+from ethsource.serving import HTTP_FUNCTIONS, load
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Read by the image's entrypoint (Dockerfile), not by Settings: which function to serve, and on which port.
@@ -33,19 +32,14 @@ class RecordingEnv(dict):
 def setting_names() -> frozenset[str]:
     """Every environment name the code reads: Settings' and the secret references resolved before them."""
     env = RecordingEnv()
-    Settings.from_env(resolve_secrets(env))
-    return frozenset(env.read)
+    resolve_secrets(env)
+    return frozenset(env.read) | {field.validation_alias for field in Settings.model_fields.values()}
 
 
 @pytest.fixture(scope="session")
 def http_routes() -> dict[str, set[tuple[str, str]]]:
-    """(method, path) of each HTTP function's API routes, as its FastAPI app declares them."""
-    routes = {}
-    for name in HTTP_FUNCTIONS:
-        app = load(name).app
-        routes[name] = {(method, route.path) for route in app.routes if isinstance(route, APIRoute)
-                        and route.path.startswith("/contracts") for method in route.methods}
-    return routes
+    """(method, path) of each HTTP function's API routes."""
+    return {name: {(route.method, route.path) for route in load(name).app.routes} for name in HTTP_FUNCTIONS}
 
 
 @pytest.fixture(scope="session")

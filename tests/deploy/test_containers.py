@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from ethsource.config import Settings
-from ethsource_local.functions import FUNCTIONS, load
+from ethsource.serving import FUNCTIONS, load
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = (PROJECT_ROOT / "Dockerfile").read_text()
@@ -28,8 +28,7 @@ def image_port() -> int:
 
 
 def paths_of(function: str) -> set[tuple[str, str]]:
-    app = load(function).app
-    return {(method, route.path) for route in app.routes if hasattr(route, "methods") for method in route.methods}
+    return load(function).app.endpoints()
 
 
 def with_defaults(text: str) -> str:

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from ethsource.config import Settings
-from ethsource_local.functions import FUNCTIONS
+from ethsource.serving import FUNCTIONS
 from ethsource_local.runner import GATEWAY_DIR, Layout, Runner
 
 TEMPLATE = (GATEWAY_DIR / "ethsource.conf.template").read_text()

@@ -15,7 +15,7 @@ import yaml
 
 from ethsource.config import Settings
 from ethsource.secrets import URL_PASSWORD_SECRETS
-from ethsource_local.functions import FUNCTIONS, handler_path, load
+from ethsource.serving import FUNCTIONS, handler_path, load
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LAYER_REQUIREMENTS = PROJECT_ROOT / "shared" / "requirements.txt"

@@ -9,20 +9,22 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import serving
 
+UNKNOWN = "0x" + "0" * 40
 
-def health_requests_counted(url: str) -> float:
+
+def status_requests_counted(url: str) -> float:
     families = text_string_to_metric_families(httpx.get(f"{url}/metrics").text)
     return sum(sample.value for family in families for sample in family.samples
-               if sample.name == "ethsource_http_requests_total" and sample.labels["route"] == "/_/health")
+               if sample.name == "ethsource_http_requests_total" and sample.labels["route"] == "/contracts/{address}")
 
 
-def test_with_two_processes_metrics_count_the_requests_of_both(service_env):
+def test_with_two_processes_metrics_count_the_requests_of_both(service_env, db):
     with serving("status", {**service_env, "WEB_CONCURRENCY": "2"}) as port:
         url = f"http://127.0.0.1:{port}"
-        for _ in range(39):  # a connection each, so both processes take some
-            assert httpx.get(f"{url}/_/health").status_code == 200
-        # Whichever process answers the scrape, it reports the requests of both.
-        assert [health_requests_counted(url) for _ in range(8)] == [40.0] * 8
+        for _ in range(40):  # a connection each, so both processes take some
+            assert httpx.get(f"{url}/contracts/{UNKNOWN}").status_code == 404
+        # Whichever process answers the scrape, it reports the requests of both (and not the scrapes).
+        assert [status_requests_counted(url) for _ in range(8)] == [40.0] * 8
 
 
 def test_an_unexpected_error_is_a_500_that_keeps_the_connection(service_env):

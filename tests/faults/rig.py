@@ -23,12 +23,13 @@ from urllib.parse import parse_qs, urlsplit
 import pika
 import pymysql
 
+from ethsource import services
 from ethsource.addresses import to_checksum
-from ethsource.config import Settings, get_settings
-from ethsource.queue import Topology, get_publisher, queue_stats
+from ethsource.config import Settings
+from ethsource.queue import Topology, queue_stats
+from ethsource.serving import PROJECT_ROOT
 from ethsource_local.fake_etherscan import getsourcecode_answer, shape_of
-from ethsource_local.functions import PROJECT_ROOT
-from tests.conftest import free_port_block
+from tests.conftest import free_port_block, wait_until
 from tests.scanning import configured
 
 # Shapes of the fake's corpus that end SUCCESS after one Etherscan call (no proxy, not unverified).
@@ -47,26 +48,14 @@ def fresh_addresses(count: int) -> list[str]:
     return found
 
 
-def wait_until(condition: Callable[[], object], timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting until {what}")
-        time.sleep(0.1)
-    return result
-
-
 @contextmanager
 def library_settings(service_env: dict[str, str], **overrides: str) -> Iterator[Settings]:
     """ethsource in this process (and in the processes it starts) on the test run's services with the given
     settings and a scan queue of its own, whose queues are deleted afterwards."""
     queue = f"{service_env['SCAN_QUEUE']}.{uuid.uuid4().hex[:6]}"
     with configured(service_env, SCAN_QUEUE=queue, **overrides) as settings:
-        get_publisher().ping()  # declares the queues, so a scanner can be awaited on them
-        try:
-            yield settings
-        finally:
-            get_publisher().close()
+        services.services().publisher.ping()  # declares the queues, so a scanner can be awaited on them
+        yield settings
     connection = pika.BlockingConnection(pika.URLParameters(settings.rabbitmq_url))
     for name in Topology.from_settings(settings).all_queues:
         connection.channel().queue_delete(name)
@@ -84,14 +73,14 @@ class ScannerProcess:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> ScannerProcess:
-        settings = get_settings()
-        command = [sys.executable, "-m", "ethsource_local.cli", "serve", "scan", "--host", "127.0.0.1",
+        settings = services.services().settings
+        command = [sys.executable, "-m", "ethsource.cli", "serve", "scan", "--host", "127.0.0.1",
                    "--port", str(self.port)]
         with open(self.log_path, "a") as log:
             self.process = subprocess.Popen(command, cwd=PROJECT_ROOT, env={**os.environ, "SCAN_CONSUMER": "true"},
                                             stdout=log, stderr=subprocess.STDOUT)
-        wait_until(lambda: self.process.poll() is not None or queue_stats(settings.rabbitmq_url,
-                                                                         settings.scan_queue)[1] > 0,
+        queue = settings.scan_queue
+        wait_until(lambda: self.process.poll() is not None or queue_stats(settings.rabbitmq_url, [queue])[queue][1],
                    30, "the scanner consumes its queue")
         assert self.process.poll() is None, self.log_path.read_text()[-3000:]
         return self

@@ -12,9 +12,10 @@ from collections import Counter
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from ethsource import contracts
-from ethsource.models import ScanMessage
-from ethsource.queue import Topology, get_publisher, queue_stats
+from ethsource import services
+from ethsource.models import ScanItem
+from ethsource.queue import Outgoing, Topology, queue_stats
+from ethsource.submission import Submission
 from ethsource_local.fake_etherscan import FakeConfig, running
 from ethsource_local.fake_etherscan import stats as fake_stats
 from tests.faults.rig import (
@@ -35,8 +36,9 @@ BATCH = 24
 
 
 def submit_all(addresses: list[str]) -> None:
+    """One submission (and one message) each, as separate callers make them."""
     for address in addresses:
-        _, queued = contracts.submit(1, address)
+        [(_, queued)] = services.services().submitter.submit_many([Submission(1, address)])
         assert queued
 
 
@@ -49,8 +51,8 @@ def wait_mid_flow(db, addresses: list[str]) -> None:
 
 
 def queue_depths(settings) -> dict[str, int]:
-    queues = Topology.from_settings(settings).all_queues
-    return {queue: queue_stats(settings.rabbitmq_url, queue)[0] for queue in queues}
+    stats = queue_stats(settings.rabbitmq_url, Topology.from_settings(settings).all_queues)
+    return {queue: ready for queue, (ready, _) in stats.items()}
 
 
 def test_a_scanner_killed_mid_batch_leaves_its_work_to_the_next_one(service_env, db, tmp_path):
@@ -150,7 +152,7 @@ def scans_settled(scanner_process, outcome: str) -> float:
 def publish_copies(addresses: list[str], copies: int) -> None:
     for address in addresses:
         for _ in range(copies):
-            get_publisher().publish(ScanMessage(chain_id=1, address=address).to_body())
+            services.services().publisher.publish([Outgoing([ScanItem(chain_id=1, address=address)])])
 
 
 def test_copies_of_a_finished_contract_message_are_skipped_without_calling_etherscan(service_env, db, tmp_path):

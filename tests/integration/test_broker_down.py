@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from ethsource_local.functions import load
+from ethsource.serving import load
 from tests.scanning import configured, fresh
 
 UNREACHABLE_BROKER = "amqp://guest:guest@127.0.0.1:1/%2F"

@@ -13,9 +13,9 @@ import pytest
 
 from ethsource.config import Settings
 from ethsource.queue import Topology
+from ethsource.serving import FUNCTIONS
 from ethsource.sources import safe_path
 from ethsource_local.fake_etherscan import address_with_shape, expected_files
-from ethsource_local.functions import FUNCTIONS
 
 VERIFIED_SHAPES = ["solidity_single", "solidity_multi", "solidity_standard_json", "vyper_single",
                    "vyper_standard_json", "proxy"]

@@ -26,7 +26,7 @@ def invoke(service_env, db):
         env = {**os.environ, **service_env, "ETHERSCAN_API_URL": fake_url}
 
         def run(function: str, event: str) -> dict:
-            done = subprocess.run([sys.executable, "-m", "ethsource_local.cli", "invoke", function,
+            done = subprocess.run([sys.executable, "-m", "ethsource.cli", "invoke", function,
                                    "--event", str(EVENTS / event)], env=env, capture_output=True, text=True,
                                   cwd=PROJECT_ROOT, timeout=60)
             assert done.returncode == 0, done.stderr

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from ethsource_local.functions import PROJECT_ROOT
+from ethsource.serving import PROJECT_ROOT
 
 
 def test_a_short_run_reports_every_submission_and_agrees_with_the_database(system, service_env, tmp_path):

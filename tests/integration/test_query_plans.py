@@ -11,7 +11,6 @@ import os
 import pytest
 
 from ethsource import store
-from ethsource.models import Status
 
 CHAIN = 10  # rows of their own: other tests use chain 1
 CROWD = 3000  # ERROR rows, enough for the optimizer to weigh the status index
@@ -45,15 +44,16 @@ def crowded(db):
 
 
 @pytest.mark.parametrize("count", [1, 2, 200])
-@pytest.mark.parametrize("statement", ["requeue_many", "get_many"])
-def test_lookups_by_key_use_the_key_index(db, crowded, statement, count):
+@pytest.mark.parametrize("statements", ["claim", "read"])
+def test_lookups_by_key_use_the_key_index(db, crowded, statements, count):
     keys = crowded[:count]
     with db.cursor() as cursor:
         explaining = ExplainingCursor(cursor)
-        if statement == "requeue_many":
-            store.requeue_many(explaining, keys, (Status.ERROR,), os.urandom(16))
+        if statements == "claim":  # its UPDATE and its SELECT
+            store.claim_rows(explaining, keys, 120_000_000, os.urandom(16))
         else:
-            store.get_many(explaining, keys, os.urandom(16))
-    [plan] = explaining.plans
-    assert plan["key"] == "contracts_chain_address", plan
-    assert int(plan["rows"]) <= count, plan
+            store.read(explaining, keys, os.urandom(16))
+    assert explaining.plans
+    for plan in explaining.plans:
+        assert plan["key"] == "contracts_chain_address", plan
+        assert int(plan["rows"]) <= count, plan

@@ -1,7 +1,9 @@
-"""The queue layer against the real RabbitMQ: confirmed persistent publishes, ack only after settling."""
+"""The queue layer against the real RabbitMQ: committed persistent publishes, a message per batch of contracts,
+delay queues, and a consumer that settles only what it is told to and loses nothing it was not told to settle."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -9,19 +11,20 @@ import uuid
 import pika
 import pytest
 
-from ethsource.queue import Consumer, Disposition, Publisher, Topology, dead_letter_queue
+from ethsource.models import ScanItem, ScanMessage
+from ethsource.queue import MESSAGE_MAX_CONTRACTS, Consumer, Disposition, Outgoing, Publisher, Topology
+from tests.conftest import wait_until
 
 URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
 
 @pytest.fixture
-def queue_name():
-    name = f"ethsource.test.queue.{uuid.uuid4().hex[:8]}"
-    yield name
+def topology():
+    topology = Topology(f"ethsource.test.queue.{uuid.uuid4().hex[:8]}", retries=1)
+    yield topology
     connection = pika.BlockingConnection(pika.URLParameters(URL))
-    channel = connection.channel()
-    channel.queue_delete(name)
-    channel.queue_delete(dead_letter_queue(name))
+    for queue in topology.all_queues:
+        connection.channel().queue_delete(queue)
     connection.close()
 
 
@@ -32,79 +35,88 @@ def depth(queue: str) -> int:
     return count
 
 
-def consume(queue: str, handle, until, timeout: float = 15.0) -> None:
-    consumer = Consumer(URL, Topology(queue), handle, concurrency=4)
-    consumer.start()
-    deadline = time.monotonic() + timeout
-    while not until() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    consumer.stop()
+def items(count: int) -> list[ScanItem]:
+    return [ScanItem(chain_id=1, address="0x" + f"{n:040x}") for n in range(count)]
 
 
-def test_published_messages_are_durable_and_persistent(queue_name):
-    publisher = Publisher(URL, Topology(queue_name))
-    for i in range(5):
-        publisher.publish(f'{{"n": {i}}}'.encode())
+class Recorder:
+    """A consumer's deliveries, kept; each settled as `disposition` says (None: left unsettled)."""
+
+    def __init__(self, topology: Topology, disposition=Disposition.ACK, prefetch: int = 10):
+        self.deliveries, self._lock = [], threading.Lock()
+        self.disposition = disposition
+        self.consumer = Consumer(URL, topology, self._deliver, lambda: prefetch)
+
+    def _deliver(self, delivery) -> None:
+        with self._lock:
+            self.deliveries.append(delivery)
+        if self.disposition is not None:
+            self.consumer.settle([(delivery, self.disposition)])
+
+    def __enter__(self) -> Recorder:
+        self.consumer.start()
+        assert self.consumer.connected.wait(10)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.consumer.stop()
+
+
+def test_contracts_go_as_persistent_messages_of_at_most_100_in_one_commit(topology):
+    publisher = Publisher(URL, topology)
+    publisher.publish([Outgoing(items(2 * MESSAGE_MAX_CONTRACTS + 50))])
     publisher.close()
+    assert depth(topology.queue) == 3
     connection = pika.BlockingConnection(pika.URLParameters(URL))
-    channel = connection.channel()
-    assert channel.queue_declare(queue_name, passive=True).method.message_count == 5
-    _, properties, body = channel.basic_get(queue_name, auto_ack=False)
-    assert properties.delivery_mode == 2 and body == b'{"n": 0}'
+    _, properties, body = connection.channel().basic_get(topology.queue, auto_ack=False)
     connection.close()
+    assert properties.delivery_mode == 2 and properties.message_id
+    assert len(ScanMessage.from_body(body).contracts) == MESSAGE_MAX_CONTRACTS
 
 
-def test_every_message_is_settled_once_and_acked(queue_name):
-    publisher = Publisher(URL, Topology(queue_name))
-    for i in range(50):
-        publisher.publish(str(i).encode())
-    seen, lock = [], threading.Lock()
-
-    def handle(body, headers):
-        with lock:
-            seen.append(int(body))
-        return Disposition.ACK
-
-    consume(queue_name, handle, until=lambda: len(seen) >= 50)
-    assert sorted(seen) == list(range(50))
-    assert depth(queue_name) == 0
+def test_a_message_for_a_delay_queue_comes_back_to_work_after_its_delay(topology):
+    publisher = Publisher(URL, topology)
+    publisher.publish([Outgoing(items(1), topology.retry_queue(1), delay_s=0.3)])
+    assert depth(topology.retry_queue(1)) == 1 and depth(topology.queue) == 0
+    wait_until(lambda: depth(topology.queue) == 1, 10, "the message expired back to the work queue")
+    assert depth(topology.retry_queue(1)) == 0
 
 
-def test_a_message_whose_settling_fails_is_delivered_again_not_lost(queue_name):
-    Publisher(URL, Topology(queue_name)).publish(b"flaky")
-    calls = []
-
-    def handle(body, headers):
-        calls.append(body)
-        if len(calls) == 1:
-            raise RuntimeError("database down")
-        return Disposition.ACK
-
-    consume(queue_name, handle, until=lambda: len(calls) >= 2)
-    assert calls == [b"flaky", b"flaky"]
-    assert depth(queue_name) == 0
+def test_every_message_is_delivered_once_and_acked(topology):
+    publisher = Publisher(URL, topology)
+    for n in range(30):
+        publisher.publish_raw(topology.queue, str(n).encode())
+    with Recorder(topology) as recorder:
+        wait_until(lambda: len(recorder.deliveries) == 30, 15, "every message is delivered")
+    assert sorted(int(d.body) for d in recorder.deliveries) == list(range(30))
+    assert depth(topology.queue) == 0
 
 
-def test_a_dead_lettered_message_is_parked_in_the_dead_letter_queue(queue_name):
-    Publisher(URL, Topology(queue_name)).publish(b"poison")
-    handled = []
-    consume(queue_name, lambda body, headers: handled.append(body) or Disposition.DEAD_LETTER,
-            until=lambda: depth(dead_letter_queue(queue_name)) == 1)
-    assert handled == [b"poison"]
-    assert depth(queue_name) == 0 and depth(dead_letter_queue(queue_name)) == 1
+def test_messages_not_settled_go_back_to_the_queue_when_the_consumer_stops(topology):
+    publisher = Publisher(URL, topology)
+    for n in range(5):
+        publisher.publish_raw(topology.queue, str(n).encode())
+    with Recorder(topology, disposition=None) as recorder:
+        wait_until(lambda: len(recorder.deliveries) == 5, 15, "every message is in hand")
+    wait_until(lambda: depth(topology.queue) == 5, 10, "the unsettled messages are back")
 
 
-def test_stopping_finishes_the_messages_in_hand_and_loses_none(queue_name):
-    publisher = Publisher(URL, Topology(queue_name))
-    for i in range(20):
-        publisher.publish(str(i).encode())
-    done = []
+def test_a_requeued_message_is_delivered_again_and_a_dead_lettered_one_is_parked(topology):
+    publisher = Publisher(URL, topology)
+    publisher.publish_raw(topology.queue, b"flaky")
+    with Recorder(topology, disposition=Disposition.REQUEUE) as recorder:
+        wait_until(lambda: len(recorder.deliveries) >= 2, 15, "the requeued message comes back")
+        recorder.disposition = Disposition.DEAD_LETTER
+        wait_until(lambda: depth(topology.dead_letter_queue) == 1, 15, "the message is parked")
+    assert {d.body for d in recorder.deliveries} == {b"flaky"}
+    assert depth(topology.queue) == 0
 
-    def slow(body, headers):
-        time.sleep(0.2)
-        done.append(int(body))
-        return Disposition.ACK
 
-    consume(queue_name, slow, until=lambda: len(done) >= 3)  # stop while messages are in hand
-    assert depth(queue_name) == 20 - len(done)  # what was finished was acked, the rest is still queued
-    assert len(set(done)) == len(done)
+def test_the_broker_sends_ahead_only_as_many_messages_as_the_prefetch_asks(topology):
+    publisher = Publisher(URL, topology)
+    for n in range(10):
+        publisher.publish_raw(topology.queue, json.dumps(n).encode())
+    with Recorder(topology, disposition=None, prefetch=3) as recorder:
+        wait_until(lambda: len(recorder.deliveries) == 3, 15, "three messages are in hand")
+        time.sleep(0.5)  # had the broker sent more, they would have arrived by now
+        assert len(recorder.deliveries) == 3

@@ -8,8 +8,8 @@ import uuid
 import httpx
 import pytest
 
+from ethsource.serving import FUNCTIONS
 from ethsource_local.fake_etherscan import FakeConfig, address_with_shape, running
-from ethsource_local.functions import FUNCTIONS
 from tests.conftest import running_system
 
 DB_USER, MQ_USER = f"es_secret_{uuid.uuid4().hex[:6]}", f"es_secret_{uuid.uuid4().hex[:6]}"

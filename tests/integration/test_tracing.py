@@ -1,4 +1,5 @@
-"""One trace from submit through RabbitMQ to scan and the Etherscan call, exported over real OTLP/HTTP."""
+"""One trace from submit through RabbitMQ to scan and the Etherscan call, exported over real OTLP/HTTP; the work
+batches share (claims, writes) in spans of their own, linked to each contract's trace."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import time
 
 from ethsource_local.fake_etherscan import address_with_shape
+from tests.conftest import wait_until
 
 
 def spans_of_trace(receiver, trace_id: str, services: set[str], timeout: float = 15.0):
@@ -35,11 +37,20 @@ def test_one_trace_runs_from_submit_through_the_queue_to_scan_and_etherscan(syst
     assert any(service == "ethsource-submit" and name.endswith(" publish") for service, name in names)
     assert any(service == "ethsource-scan" and name.endswith(" process") for service, name in names)
     assert ("ethsource-scan", "etherscan getsourcecode") in names
-    assert any(s.service == "ethsource-scan" and s.attributes.get("db.system") == "mysql" for s in spans)
 
+    request = next(s for s in spans if s.name == "POST /contracts")
     publish = next(s for s in spans if s.name.endswith(" publish"))
     process = next(s for s in spans if s.name.endswith(" process"))
-    assert process.parent_span_id == publish.span_id  # the context crossed RabbitMQ in the message headers
+    assert publish.parent_span_id == request.span_id
+    assert process.parent_span_id == publish.span_id  # the context crossed RabbitMQ in the message
+    # The claim and the write of the contract's scan were shared with others: spans of their own with their
+    # SQL under them, linked to this contract's scan.
+    wait_until(lambda: {"scan claim", "scan write"} <= {s.name for s in otlp_receiver.spans
+                                                         if process.parent_span_id in s.linked_span_ids}, 15,
+               "the claim and the write linked to the scan arrived")
+    write = next(s for s in otlp_receiver.spans if s.name == "scan write" and publish.span_id in s.linked_span_ids)
+    assert any(s.parent_span_id == write.span_id and s.attributes.get("db.system") == "mysql"
+               for s in otlp_receiver.spans if s.trace_id == write.trace_id)
 
 
 def test_logs_carry_the_trace_and_span_ids(system, otlp_receiver):

@@ -13,7 +13,7 @@ import promql_parser
 import yaml
 from prometheus_client import REGISTRY
 
-from ethsource.observability import StateCollector
+from ethsource.metrics import StateCollector
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 OBSERVABILITY = PROJECT_ROOT / "observability"

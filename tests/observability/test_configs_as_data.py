@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
-from ethsource_local.functions import FUNCTIONS
+from ethsource.serving import FUNCTIONS
 from tests.observability.configs import (
     DASHBOARDS,
     EXPORTER_METRIC,

@@ -10,8 +10,8 @@ import httpx
 import pytest
 import yaml
 
+from ethsource.serving import FUNCTIONS
 from ethsource_local.fake_etherscan import address_with_shape
-from ethsource_local.functions import FUNCTIONS
 from ethsource_local.runner import Layout
 from tests.observability.configs import (
     alert_rules,

@@ -6,7 +6,7 @@ import subprocess
 
 import yaml
 
-from ethsource_local.functions import FUNCTIONS
+from ethsource.serving import FUNCTIONS
 from ethsource_local.runner import Layout
 from tests.observability.configs import (
     EXPORTER_METRIC,

@@ -23,18 +23,14 @@ import httpx
 import pika
 import pytest
 
-from ethsource.config import get_settings
-from ethsource.db import get_database
-from ethsource.etherscan import get_client
-from ethsource.queue import Topology, get_publisher
+from ethsource import services
+from ethsource.invoke import LocalContext
+from ethsource.serving import FUNCTIONS, load
 from ethsource_local.fake_etherscan import FakeConfig, address_with_shape, running
-from ethsource_local.functions import FUNCTIONS, load
-from ethsource_local.invoke import LocalContext
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 # The addresses the event files carry, in the order `load_event` replaces them.
 SAMPLE_ADDRESSES = ("0xdAC17F958D2ee523a2206206994597C13D831ec7", "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48")
-CACHED = (get_settings, get_database, get_publisher, get_client)
 
 
 @pytest.fixture(scope="session")
@@ -78,7 +74,7 @@ def functions(service_env, db) -> Iterator[Functions]:
         env = {**service_env, "SCAN_QUEUE": f"{service_env['SCAN_QUEUE']}.platforms", "ETHERSCAN_API_URL": fake_url}
         with environment(env):
             yield Functions({name: load(name) for name in FUNCTIONS}, fake_url)
-            queues = Topology.from_settings(get_settings()).all_queues
+            queues = services.services().topology.all_queues
         connection = pika.BlockingConnection(pika.URLParameters(env["RABBITMQ_URL"]))
         for queue in queues:
             connection.channel().queue_delete(queue)
@@ -86,14 +82,19 @@ def functions(service_env, db) -> Iterator[Functions]:
 
 
 @pytest.fixture
-def database_down(functions) -> Callable[[], AbstractContextManager[None]]:
-    """`with database_down():` the handlers' database refuses connections (a closed port) inside the block."""
+def database_down(functions) -> Callable[..., AbstractContextManager[None]]:
+    """`with database_down():` the handlers' database refuses connections (a closed port) inside the block;
+    `database_down(broker=True)`: their broker too."""
 
     @contextmanager
-    def down() -> Iterator[None]:
+    def down(*, broker: bool = False) -> Iterator[None]:
         with socket.socket() as closed:
             closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
-            with environment({"DATABASE_URL": f"mysql://root@127.0.0.1:{closed.getsockname()[1]}/down"}):
+            port = closed.getsockname()[1]
+            changes = {"DATABASE_URL": f"mysql://root@127.0.0.1:{port}/down"}
+            if broker:
+                changes["RABBITMQ_URL"] = f"amqp://guest:guest@127.0.0.1:{port}/%2F"
+            with environment(changes):
                 yield
 
     return down
@@ -106,8 +107,7 @@ def environment(changes: dict[str, str]) -> Iterator[None]:
     saved = {name: os.environ.get(name) for name in (*changes, "ETHERSCAN_API_KEYS")}
     os.environ.pop("ETHERSCAN_API_KEYS", None)
     os.environ.update(changes)
-    for cached in CACHED:
-        cached.cache_clear()
+    services.forget()
     try:
         yield
     finally:
@@ -116,8 +116,7 @@ def environment(changes: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-        for cached in CACHED:
-            cached.cache_clear()
+        services.forget()
 
 
 _numbers = itertools.count(7000)  # far from the small n other test folders use in the same database

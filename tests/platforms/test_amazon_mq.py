@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-import threading
 
 import pytest
 
-from ethsource import contracts
-from ethsource.queue import Disposition
-from ethsource.triggers import BatchNotSettled, rabbitmq_event_messages, settle_rabbitmq_event
+from ethsource.scanning import Scanner
+from ethsource.triggers import BatchNotSettled, rabbitmq_event_messages, scan_rabbitmq_event
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"  # the first message's, in the file
 
@@ -32,8 +31,7 @@ def test_messages_come_out_decoded_with_their_byte_array_headers_as_text(load_ev
     assert messages[1][1] == {}  # no headers at all (null in the event)
 
 
-def test_a_batch_is_settled_message_by_message_and_a_poison_one_does_not_fail_it(functions, load_event,
-                                                                                 fresh_address, db):
+def test_a_batch_is_settled_whole_and_a_poison_message_does_not_fail_it(functions, load_event, fresh_address, db):
     a, b = fresh_address(), fresh_address()
     submit(functions, load_event, a)
     submit(functions, load_event, b)
@@ -41,8 +39,8 @@ def test_a_batch_is_settled_message_by_message_and_a_poison_one_does_not_fail_it
 
     answer = functions.invoke("scan", load_event("amazonmq-batch.json", a, b))
 
-    # a, the poison message, b, and a's redelivered copy: each acked or dropped, none left for a retry
-    assert answer == {"settled": 4, "outcomes": {"ack": 3, "dead_letter": 1}}
+    # a, the poison message, b, and a's redelivered copy: a and b scanned once, the poison one dropped
+    assert answer == {"settled": 4, "outcomes": {"success": 2}, "poison": 1}
     assert row(db, a)[:2] == ("SUCCESS", 1) and row(db, b)[:2] == ("SUCCESS", 1)
     assert functions.fake_calls() - calls == 2  # the copy of a was not scanned twice
 
@@ -58,53 +56,50 @@ def test_a_redelivered_batch_changes_nothing_and_calls_etherscan_no_more(functio
 
     again = functions.invoke("scan", event)
 
-    assert again == {"settled": 4, "outcomes": {"ack": 3, "dead_letter": 1}}
+    assert again == {"settled": 4, "outcomes": {"skipped": 2}, "poison": 1}
     assert (row(db, a), row(db, b)) == settled
     assert functions.fake_calls() == calls
 
 
-def test_with_the_database_down_the_batch_fails_and_settles_when_delivered_again(functions, load_event,
-                                                                                  fresh_address, db, database_down):
+def test_with_the_database_down_the_scans_are_deferred_and_settle_when_they_come_back(functions, load_event,
+                                                                                        fresh_address, db,
+                                                                                        database_down):
     a, b = fresh_address(), fresh_address()
     submit(functions, load_event, a)
     submit(functions, load_event, b)
     event = load_event("amazonmq-batch.json", a, b)
 
-    with database_down(), pytest.raises(BatchNotSettled, match="3 of 4 messages could not be settled now"):
-        functions.invoke("scan", event)  # the poison message needs no database: it is the 4th
+    with database_down():  # no budget can be had: nothing is called, and both wait in the recheck queue
+        assert functions.invoke("scan", event)["outcomes"] == {"deferred": 2}
 
     assert row(db, a)[0] == row(db, b)[0] == "CREATED"
-    assert functions.invoke("scan", event)["outcomes"] == {"ack": 3, "dead_letter": 1}
+    assert functions.invoke("scan", event)["outcomes"] == {"success": 2}
     assert row(db, a)[:2] == row(db, b)[:2] == ("SUCCESS", 1)
 
 
-def test_one_unsettled_message_fails_the_batch_only_after_the_others_are_settled():
-    settled, lock = [], threading.Lock()
-
-    def settle(body: bytes, headers: dict) -> Disposition:
-        if body == b"down":
+def test_a_batch_whose_settling_fails_is_raised_to_lambda_to_be_delivered_again():
+    class FailingScanner:
+        async def scan(self, items, *, deadline):
             raise ConnectionError("database unreachable")
-        with lock:
-            settled.append(body)
-        return Disposition.ACK
 
     event = {"eventSource": "aws:rmq", "rmqMessagesByQueue": {"q::/": [
-        {"basicProperties": {"headers": None}, "redelivered": False, "data": data}
-        for data in ("b25l", "ZG93bg==", "dHdv")]}}  # "one", "down", "two"
-    with pytest.raises(BatchNotSettled, match="1 of 3"):
-        settle_rabbitmq_event(event, settle, concurrency=2)
-    assert sorted(settled) == [b"one", b"two"]
+        {"basicProperties": {"headers": None}, "redelivered": False,
+         "data": "eyJjaGFpbl9pZCI6IDEsICJhZGRyZXNzIjogIjB4ZGFjMTdmOTU4ZDJlZTUyM2EyMjA2MjA2OTk0NTk3YzEzZDgzMWVjNyJ9"}]}}
+    loop = asyncio.new_event_loop()  # not asyncio.run: it would unset the loop Mangum's handlers use here
+    with pytest.raises(BatchNotSettled, match="ConnectionError"):
+        loop.run_until_complete(scan_rabbitmq_event(event, FailingScanner(), deadline=0))
+    loop.close()
 
 
-def test_the_trace_context_of_the_amazon_mq_headers_reaches_settling(functions, load_event, fresh_address,
-                                                                     monkeypatch):
-    seen, real = {}, contracts.settle_message
+def test_the_trace_context_of_the_amazon_mq_headers_reaches_the_scans(functions, load_event, fresh_address,
+                                                                       monkeypatch):
+    seen, real = {}, Scanner.scan
 
-    def spy(body: bytes, headers: dict | None = None) -> Disposition:
-        seen[body] = headers
-        return real(body, headers)
+    async def spy(self, items, **kwargs):
+        seen.update({item.address: item.traceparent for item in items})
+        return await real(self, items, **kwargs)
 
-    monkeypatch.setattr(contracts, "settle_message", spy)
+    monkeypatch.setattr(Scanner, "scan", spy)
     a, b = fresh_address(), fresh_address()
     functions.invoke("scan", load_event("amazonmq-batch.json", a, b))
-    assert seen[json.dumps({"chain_id": 1, "address": a}).encode()]["traceparent"] == TRACEPARENT
+    assert seen[a] == TRACEPARENT  # its message carries no trace of its own: its delivery's is taken

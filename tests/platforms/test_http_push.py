@@ -11,10 +11,9 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from ethsource import contracts
-from ethsource.queue import Disposition
+from ethsource.invoke import request
+from ethsource.scanning import Scanner
 from ethsource.triggers import http_message
-from ethsource_local.invoke import request
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"  # the structured event's, in the file
 HOP_TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"  # a transport hop's own context
@@ -87,14 +86,25 @@ def test_a_poison_message_is_answered_2xx_so_it_is_not_retried(functions, push):
     response = push({**JSON, "ce-specversion": "1.0", "ce-id": "1", "ce-type": "dev.knative.rabbitmq.event",
                      "ce-source": "/q"}, b'{"chain_id": 1, "address": "0x1234"}')
     assert_settled_answer(response)
-    assert response.headers["x-scan-disposition"] == Disposition.DEAD_LETTER.value
+    assert response.headers["x-scan-disposition"] == "dead_letter"
 
 
-def test_a_passing_fault_is_answered_503_so_knative_retries(functions, load_event, push, fresh_address,
-                                                            database_down):
+def test_with_the_database_down_a_pushed_scan_is_deferred_through_the_recheck_queue(functions, load_event, push,
+                                                                                     fresh_address, database_down):
     address = fresh_address()
     submit(functions, load_event, address)
-    with database_down():
+    with database_down():  # no budget can be had: the scan waits in RabbitMQ, and the push is done
+        assert_settled_answer(push(JSON, message(address)))
+    assert status_of(functions, load_event, address) == "CREATED"
+    assert_settled_answer(push(JSON, message(address)))
+    assert status_of(functions, load_event, address) == "SUCCESS"
+
+
+def test_a_push_that_cannot_be_settled_or_deferred_is_answered_503_so_knative_retries(functions, load_event, push,
+                                                                                      fresh_address, database_down):
+    address = fresh_address()
+    submit(functions, load_event, address)
+    with database_down(broker=True):
         response = push(JSON, message(address))
     assert response.status_code == 503
     assert response.headers["retry-after"].isdigit()
@@ -103,22 +113,21 @@ def test_a_passing_fault_is_answered_503_so_knative_retries(functions, load_even
     assert status_of(functions, load_event, address) == "SUCCESS"
 
 
-def test_the_trace_context_reaches_settling_from_every_push(functions, load_event, push, fresh_address,
+def test_the_trace_context_reaches_the_scan_from_every_push(functions, load_event, push, fresh_address,
                                                             monkeypatch):
-    seen, real = [], contracts.settle_message
+    seen, real = [], Scanner.scan
 
-    def spy(body: bytes, headers: dict | None = None) -> Disposition:
-        seen.append(headers)
-        return real(body, headers)
+    async def spy(self, items, **kwargs):
+        seen.append(items[0].traceparent)
+        return await real(self, items, **kwargs)
 
-    monkeypatch.setattr(contracts, "settle_message", spy)
+    monkeypatch.setattr(Scanner, "scan", spy)
     event = load_event("cloudevent-structured.json", fresh_address())
     headers, body = binary_mode(event)
     push({**headers, "traceparent": HOP_TRACEPARENT}, body)
     push({"content-type": "application/cloudevents+json"}, json.dumps(event).encode())
     push({**JSON, "traceparent": HOP_TRACEPARENT, "tracestate": "ethsource=1"}, body)
-    assert seen == [{"traceparent": TRACEPARENT}, {"traceparent": TRACEPARENT},
-                    {"traceparent": HOP_TRACEPARENT, "tracestate": "ethsource=1"}]
+    assert seen == [TRACEPARENT, TRACEPARENT, HOP_TRACEPARENT]
 
 
 @pytest.mark.parametrize("event, message", [

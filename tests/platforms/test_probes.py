@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from ethsource_local.functions import FUNCTIONS
-from ethsource_local.invoke import request
+from ethsource.invoke import request
+from ethsource.serving import FUNCTIONS
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)

@@ -8,8 +8,8 @@ import json
 import zipfile
 from pathlib import Path
 
-from ethsource_local.functions import FUNCTIONS, HTTP_FUNCTIONS
-from ethsource_local.invoke import invoke
+from ethsource.invoke import invoke
+from ethsource.serving import FUNCTIONS, HTTP_FUNCTIONS
 
 SHIPPED = Path(__file__).resolve().parents[2] / "local" / "events"
 KINDS = ("apigw-v2", "apigw-v1", "alb")

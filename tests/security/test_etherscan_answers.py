@@ -2,19 +2,20 @@
 (an HTML error page, a 5xx, something that is not Etherscan's JSON), is retried first; none makes settling a
 message raise, which would have the consumer take the same message back forever.
 
-A real HTTP server in a thread plays Etherscan with these bodies; the library settles each scan message on the
-real MariaDB and RabbitMQ, redelivery played by settling the same message again.
+A real HTTP server in a thread plays Etherscan with these bodies; the library's scanner scans each contract on the
+real MariaDB and RabbitMQ, a retry played by scanning it again at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 
-from ethsource import contracts
-from ethsource.models import ScanMessage
-from ethsource.queue import Disposition
+from ethsource import lookup, services
+from ethsource.models import ScanItem
+from ethsource.submission import Submission
 from tests.faults.rig import TERMINAL, Reply, ScriptedEtherscan, fresh_addresses, library_settings
 
 MAX_ATTEMPTS = 2
@@ -77,42 +78,52 @@ PASSING = {
 
 @pytest.fixture(scope="module")
 def etherscan_replies(service_env, db):
-    """address -> the reply the stand-in gives it; the library pointed at the stand-in."""
+    """address -> the reply the stand-in gives it; the library pointed at the stand-in, and an event loop for
+    its scanner."""
     replies: dict[str, Reply] = {}
+    loop = asyncio.new_event_loop()
     with (ScriptedEtherscan(lambda _, address: replies.get(address.lower())) as stand_in,
           library_settings(service_env, ETHERSCAN_API_URL=stand_in.url, SCAN_MAX_ATTEMPTS=str(MAX_ATTEMPTS),
-                           SCAN_RETRY_BASE_DELAY="600", SCAN_MAX_SOURCE_BYTES=str(LIMIT_BYTES))):
-        yield replies
+                           SCAN_RETRY_BASE_DELAY="600", SCAN_MAX_SOURCE_BYTES=str(LIMIT_BYTES),
+                           ETHERSCAN_RATE_LIMIT="1000")):
+        yield replies, loop
+    loop.close()
 
 
-def scan_with_reply(replies: dict[str, Reply], reply: Reply) -> tuple[list[Disposition], dict]:
-    """Submit a fresh contract whose Etherscan answer is `reply`; settle its message until it is terminal (a
-    retry is delivered again at once here), at most as often as the scanner would try."""
+async def scan(address: str) -> dict:
+    return dict(await services.scan_services().scanner.scan([ScanItem(chain_id=1, address=address)]))
+
+
+def scan_with_reply(replies_and_loop, reply: Reply) -> tuple[list[dict], dict]:
+    """Submit a fresh contract whose Etherscan answer is `reply`; scan it until it is terminal (a retry is
+    scanned again at once here), at most as often as the scanner would try. The outcomes of each scan and the
+    resource."""
+    replies, loop = replies_and_loop
     [address] = fresh_addresses(1)
     replies[address.lower()] = reply
-    contracts.submit(1, address)
-    dispositions = []
+    services.services().submitter.submit_many([Submission(1, address)])
+    outcomes = []
     for _ in range(MAX_ATTEMPTS):
-        dispositions.append(contracts.settle_message(ScanMessage(chain_id=1, address=address).to_body()))
-        contract = contracts.get(1, address).model_dump(mode="json")
-        if contract["status"] in TERMINAL:
+        outcomes.append(loop.run_until_complete(scan(address)))
+        [contract] = lookup.get_many(services.services().store, [(1, address)])
+        if contract.status in TERMINAL:
             break
-    return dispositions, contract
+    return outcomes, contract.model_dump(mode="json")
 
 
 @pytest.mark.parametrize("case", PERMANENT)
 def test_a_malformed_answer_ends_in_a_clear_error_at_once(etherscan_replies, case):
     reply, code = PERMANENT[case]
-    dispositions, contract = scan_with_reply(etherscan_replies, reply)
-    assert dispositions == [Disposition.ACK]
+    outcomes, contract = scan_with_reply(etherscan_replies, reply)
+    assert outcomes == [{"error": 1}]
     assert contract["status"] == "ERROR" and contract["attempts"] == 1
     assert contract["error"]["code"] == code and contract["error"]["message"]
 
 
 @pytest.mark.parametrize("case", PASSING)
 def test_a_passing_fault_is_retried_then_ends_etherscan_unavailable(etherscan_replies, case):
-    dispositions, contract = scan_with_reply(etherscan_replies, PASSING[case])
-    assert dispositions == [Disposition.ACK] * MAX_ATTEMPTS
+    outcomes, contract = scan_with_reply(etherscan_replies, PASSING[case])
+    assert outcomes == [{"retry": 1}] * (MAX_ATTEMPTS - 1) + [{"error": 1}]
     assert contract["status"] == "ERROR" and contract["attempts"] == MAX_ATTEMPTS
     assert contract["error"]["code"] == "etherscan_unavailable" and contract["error"]["message"]
 
@@ -121,6 +132,5 @@ def test_a_passing_fault_is_retried_then_ends_etherscan_unavailable(etherscan_re
                                           ("ContractName", "Token\ud800"), ("ContractName", "Tok\x00en"),
                                           ("ABI", "[" * 100_000)])
 def test_odd_metadata_in_a_verified_answer_is_stored_or_refused_never_a_crash(etherscan_replies, field, value):
-    dispositions, contract = scan_with_reply(etherscan_replies, answer(item("contract A {}", **{field: value})))
-    assert dispositions == [Disposition.ACK]
-    assert contract["status"] in TERMINAL, contract
+    outcomes, contract = scan_with_reply(etherscan_replies, answer(item("contract A {}", **{field: value})))
+    assert len(outcomes) == 1 and contract["status"] in TERMINAL, contract

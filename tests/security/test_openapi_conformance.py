@@ -10,8 +10,8 @@ import schemathesis
 from hypothesis import settings
 from schemathesis.config import SchemathesisConfig
 
-from ethsource_local.functions import HTTP_FUNCTIONS, load
-from ethsource_local.openapi import combined_document
+from ethsource.openapi import combined_document
+from ethsource.serving import HTTP_FUNCTIONS, load
 
 GATEWAY = "gateway"
 CONFIG = SchemathesisConfig.from_dict({

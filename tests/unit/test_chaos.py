@@ -8,20 +8,19 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from ethsource import contracts
+from ethsource.config import Settings
 from ethsource.http import create_app
-from ethsource.observability import HTTP_EXCEPTIONS
+from ethsource.metrics import HTTP_EXCEPTIONS
 
 
 @pytest.fixture
-def app_with(monkeypatch):
+def app_with():
     def build(chaos: bool):
-        monkeypatch.setenv("CHAOS_ENDPOINTS", "true" if chaos else "false")
-        contracts.reload_settings()
-        return TestClient(create_app("chaos-test", health_checks={}, description="test"), raise_server_exceptions=False)
+        settings = Settings.from_env({"CHAOS_ENDPOINTS": "true" if chaos else "false"})
+        app = create_app("chaos-test", settings=settings, health_checks={}, description="test")
+        return TestClient(app, raise_server_exceptions=False)
 
-    yield build
-    contracts.reload_settings()
+    return build
 
 
 def test_without_chaos_enabled_the_routes_do_not_exist(app_with):

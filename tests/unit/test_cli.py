@@ -1,10 +1,10 @@
-"""The `ethsource` command passes the fake Etherscan's options on as the README shows them."""
+"""The `ethsource` command: the fake Etherscan's options passed on as the README shows them; usage errors exit 64."""
 
 from __future__ import annotations
 
 import pytest
 
-from ethsource_local.cli import main
+from ethsource.cli import main
 
 
 def test_fake_etherscan_takes_its_own_options(capsys):
@@ -15,8 +15,9 @@ def test_fake_etherscan_takes_its_own_options(capsys):
     assert "--latency-ms" in usage and "--rate-limit" in usage
 
 
-def test_other_commands_refuse_options_they_do_not_have(capsys):
+@pytest.mark.parametrize("argv", [["openapi", "--latency-ms", "5"], ["get", "--chain-id", "one", "0x1"]])
+def test_a_usage_error_exits_64_not_the_2_of_an_unreachable_service(capsys, argv):
     with pytest.raises(SystemExit) as exit_info:
-        main(["openapi", "--latency-ms", "5"])
-    assert exit_info.value.code == 2
-    assert "unrecognized arguments: --latency-ms 5" in capsys.readouterr().err
+        main(argv)
+    assert exit_info.value.code == 64
+    assert "error:" in capsys.readouterr().err

@@ -1,7 +1,7 @@
 import json
 from pathlib import Path
 
-from ethsource_local.openapi import combined_document
+from ethsource.openapi import combined_document
 
 COMMITTED = Path(__file__).resolve().parents[2] / "local" / "gateway" / "openapi.json"
 
