@@ -11,9 +11,9 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 
-def blocking_runner(name: str) -> Callable[..., Awaitable]:
-    """Runs blocking calls (pymysql, pika) on a thread of their own, off the event loop, one at a time."""
-    executor = ThreadPoolExecutor(1, thread_name_prefix=name)
+def blocking_runner(name: str, threads: int = 1) -> Callable[..., Awaitable]:
+    """Runs blocking calls (pymysql, pika) on threads of their own, off the event loop."""
+    executor = ThreadPoolExecutor(threads, thread_name_prefix=name)
 
     async def run(function: Callable, *args):
         return await asyncio.get_running_loop().run_in_executor(executor, function, *args)

@@ -99,5 +99,5 @@ def _build_scanner(shared: Services) -> ScanServices:
     scanner = Scanner(store=shared.store, publisher=shared.publisher, topology=shared.topology, fetch=etherscan.fetch,
                       budget=budget, policy=shared.retry_policy, lease_s=settings.scan_lease_s,
                       call_timeout_s=settings.etherscan_timeout_s, concurrency=settings.scan_concurrency,
-                      run_blocking=blocking_runner("scan-db"))
+                      run_blocking=blocking_runner("scan-db", threads=2))  # a claim and a write at once
     return ScanServices(scanner, budget, etherscan)
