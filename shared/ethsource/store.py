@@ -126,14 +126,39 @@ class ContractStore:
         return Claims(claimed, busy)
 
     def settle(self, settlements: list[Settlement], publish: Callable[[], None] | None = None) -> set[int]:
-        """Write the outcomes (and publish, e.g. the retries, before the commit); the ids actually settled."""
-        settled = set()
+        """Write the outcomes (and publish, e.g. the retries, before the commit); the ids actually settled: those
+        their claim still held. A handful of statements whatever the number of outcomes."""
         with self.database.transaction() as cursor:
-            for settlement in settlements:
-                settled |= _settle(cursor, settlement)
+            held = _still_held(cursor, settlements)
+            sources = {i: source for s in settlements for i, source in s.sources.items() if i in held}
+            errors = {i: error for s in settlements for i, error in s.errors.items() if i in held}
+            retries = [i for s in settlements for i in s.retries if i in held]
+            if sources:
+                _update_from_rows(cursor, "status = 'SUCCESS', error_code = NULL, error_message = NULL,"
+                                  " contract_name = v.v_name, compiler_version = v.v_compiler,"
+                                  " language = v.v_language, proxy = v.v_proxy, implementation = v.v_implementation,"
+                                  " provider = v.v_provider, source_match = v.v_match",
+                                  ("v_name", "v_compiler", "v_language", "v_proxy", "v_implementation", "v_provider",
+                                   "v_match"),
+                                  {i: (_text(source.contract_name, 255), _text(source.compiler_version, 128),
+                                       _text(source.language, 32), source.proxy, source.implementation,
+                                       source.provider, source.match) for i, source in sources.items()})
+                cursor.execute(
+                    "INSERT INTO contract_sources (contract_id, payload, size_bytes, fetched_at) VALUES "
+                    + ", ".join([f"(%s, %s, %s, {_NOW})"] * len(sources))
+                    + " ON DUPLICATE KEY UPDATE payload = VALUES(payload), size_bytes = VALUES(size_bytes),"
+                      " fetched_at = VALUES(fetched_at)",
+                    [v for i, source in sources.items() for v in (i, source.payload, len(source.payload))])
+            if errors:
+                _update_from_rows(cursor, "status = 'ERROR', error_code = v.v_code, error_message = v.v_message",
+                                  ("v_code", "v_message"),
+                                  {i: (code, _text(message, 1024)) for i, (code, message) in errors.items()})
+            if retries:
+                cursor.execute(f"UPDATE contracts SET status = 'CREATED', updated_at = {_NOW}, claim = NULL"
+                               f" WHERE id IN ({', '.join(['%s'] * len(retries))})", retries)
             if publish is not None:
                 publish()
-        return settled
+        return held
 
     def requeue_stuck(self, older_than_s: float, limit: int, batch: bytes,
                       publish: Callable[[list[Key]], None]) -> list[Key]:
@@ -197,39 +222,27 @@ def claim_rows(cursor, keys: list[Key], lease_us: int, claim: bytes) -> list[tup
     return list(cursor.fetchall())
 
 
-def _settle(cursor, settlement: Settlement) -> set[int]:
-    settled = set()
-    for contract_id, source in settlement.sources.items():
-        cursor.execute(
-            f"UPDATE contracts SET status = 'SUCCESS', error_code = NULL, error_message = NULL, contract_name = %s,"
-            f" compiler_version = %s, language = %s, proxy = %s, implementation = %s, provider = %s,"
-            f" source_match = %s, updated_at = {_NOW}, claim = NULL"
-            f" WHERE id = %s AND status = 'PROCESS' AND claim = %s",
-            (_text(source.contract_name, 255), _text(source.compiler_version, 128), _text(source.language, 32),
-             source.proxy, source.implementation, source.provider, source.match, contract_id, settlement.claim))
-        if cursor.rowcount == 1:
-            settled.add(contract_id)
-    if stored := [(i, source.payload) for i, source in settlement.sources.items() if i in settled]:
-        cursor.execute(
-            "INSERT INTO contract_sources (contract_id, payload, size_bytes, fetched_at) VALUES "
-            + ", ".join([f"(%s, %s, %s, {_NOW})"] * len(stored))
-            + " ON DUPLICATE KEY UPDATE payload = VALUES(payload), size_bytes = VALUES(size_bytes),"
-              " fetched_at = VALUES(fetched_at)",
-            [value for contract_id, payload in stored for value in (contract_id, payload, len(payload))])
-    for contract_id, (code, message) in settlement.errors.items():
-        cursor.execute(
-            f"UPDATE contracts SET status = 'ERROR', error_code = %s, error_message = %s, updated_at = {_NOW},"
-            f" claim = NULL WHERE id = %s AND status = 'PROCESS' AND claim = %s",
-            (code, _text(message, 1024), contract_id, settlement.claim))
-        if cursor.rowcount == 1:
-            settled.add(contract_id)
-    if settlement.retries:
-        cursor.execute(
-            f"UPDATE contracts SET status = 'CREATED', updated_at = {_NOW}, claim = NULL"
-            f" WHERE id IN ({', '.join(['%s'] * len(settlement.retries))}) AND status = 'PROCESS' AND claim = %s",
-            [*settlement.retries, settlement.claim])
-        settled.update(settlement.retries)
-    return settled
+def _still_held(cursor, settlements: list[Settlement]) -> set[int]:
+    """The ids of the outcomes' rows that are still PROCESS under their claim, locked for the transaction (a row
+    another scanner took over once its lease ran out is not this claim's to settle)."""
+    pairs = [(i, s.claim) for s in settlements for i in (*s.sources, *s.errors, *s.retries)]
+    if not pairs:
+        return set()
+    cursor.execute("SELECT id FROM contracts WHERE status = 'PROCESS' AND ("
+                   + " OR ".join(["(id = %s AND claim = %s)"] * len(pairs)) + ") FOR UPDATE",
+                   [v for pair in pairs for v in pair])
+    return {row[0] for row in cursor.fetchall()}
+
+
+def _update_from_rows(cursor, assignments: str, columns: tuple[str, ...], rows: dict[int, tuple]) -> None:
+    """One UPDATE of many rows, each with values of its own: joined to a derived table of (v_id, *columns), whose
+    names differ from the table's so that every assignment is unambiguous."""
+    first = ", ".join(["%s AS v_id", *(f"%s AS {column}" for column in columns)])
+    rest = ", ".join(["%s"] * (len(columns) + 1))
+    derived = " UNION ALL ".join([f"SELECT {first}"] + [f"SELECT {rest}"] * (len(rows) - 1))
+    cursor.execute(f"UPDATE contracts JOIN ({derived}) AS v ON contracts.id = v.v_id"
+                   f" SET {assignments}, updated_at = {_NOW}, claim = NULL",
+                   [value for i, row in rows.items() for value in (i, *row)])
 
 
 def _keys_match(keys: list[Key]) -> tuple[str, list]:
