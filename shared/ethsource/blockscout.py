@@ -7,11 +7,12 @@ address that is no contract is 404 `{"message": "Not found"}`. Fields vary betwe
 unknown ones are ignored and every optional one may be missing.
 """
 
+import json
+
 from .sources.answers import json_answer, refused
 from .sources.fields import (
     DEFAULT_EVM,
     NO_LICENSE,
-    decode,
     flag,
     known,
     language_name,
@@ -73,7 +74,7 @@ def parse_smart_contract(document: dict) -> ContractSource:
     runs_field = "optimization_runs" if "optimization_runs" in document else "optimizations_runs"  # older releases
     return assemble(
         [(main_path, main_source), *map(_additional_source, sequence(document, "additional_sources") or [])],
-        _abi(document),
+        _abi_json(document),
         provider=PROVIDER,
         vyper=vyper,
         contract_name=name or None,
@@ -114,12 +115,9 @@ def _address(entry: object, what: str) -> str:
     return address
 
 
-def _abi(document: dict) -> list | None:
-    """A list in current releases; some answer it as a JSON string."""
+def _abi_json(document: dict) -> str | None:
+    """A list in current releases; some answer it as a JSON string, kept as it is."""
     abi = document.get("abi")
     if isinstance(abi, str):
-        try:
-            abi = decode(abi)
-        except ValueError:
-            return None
-    return abi if isinstance(abi, list) else None
+        return abi
+    return json.dumps(abi) if isinstance(abi, list) else None

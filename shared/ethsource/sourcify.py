@@ -5,6 +5,7 @@ no envelope, the status carries the meaning: 200 is a verified contract, 404 wit
 does not verify, and errors are `{customCode, message, errorId}` (400; 404 `unsupported_chain`; 429; 5xx).
 """
 
+import json
 import re
 
 from .sources.answers import json_answer, refused
@@ -70,7 +71,7 @@ def parse_verified(document: dict) -> ContractSource:
     proxy_resolution = mapping(document, "proxyResolution") or {}
     return assemble(
         files_of(sources),
-        sequence(document, "abi"),
+        _abi_json(document),
         provider=PROVIDER,
         vyper=language == "Vyper",
         contract_name=text(compilation, "name") or qualified_name or None,
@@ -134,3 +135,7 @@ def _first_implementation(proxy_resolution: dict) -> str | None:
         raise SourceError("invalid_source", "a proxy implementation is not an object")
     return text(implementations[0], "address") or None
 
+
+def _abi_json(document: dict) -> str | None:
+    abi = sequence(document, "abi")
+    return json.dumps(abi) if abi is not None else None

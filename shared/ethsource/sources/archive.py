@@ -39,20 +39,32 @@ def to_json(source: ContractSource) -> dict:
 
 
 def compress(source: ContractSource) -> bytes:
-    return zlib.compress(json.dumps(to_json(source), separators=(",", ":")).encode("ascii"), _BLOB_LEVEL)
+    return zlib.compress(json.dumps(_blob_json(source), separators=(",", ":")).encode("ascii"), _BLOB_LEVEL)
 
 
 def decompress(blob: bytes) -> ContractSource:
-    return _from_json(json.loads(zlib.decompress(blob)))
+    return _from_blob_json(json.loads(zlib.decompress(blob)))
 
 
-def _from_json(data: dict) -> ContractSource:
+def _blob_json(source: ContractSource) -> dict:
+    """The stored form: as to_json, with the ABI kept as the provider's JSON text (not decoded to store it)."""
+    return {
+        "files": source.files,
+        "metadata": source.metadata,
+        "abi_json": source.abi_json,
+        "implementation": _blob_json(source.implementation) if source.implementation else None,
+    }
+
+
+def _from_blob_json(data: dict) -> ContractSource:
     implementation = data.get("implementation")
+    # Blobs stored before the ABI was kept as text hold it decoded, under "abi".
+    abi_json = data["abi_json"] if "abi_json" in data else json.dumps(data.get("abi"))
     return ContractSource(
         files=data["files"],
-        abi=data["abi"],
+        abi_json=abi_json,
         metadata=data["metadata"],
-        implementation=_from_json(implementation) if implementation else None,
+        implementation=_from_blob_json(implementation) if implementation else None,
     )
 
 

@@ -42,7 +42,7 @@ def parse_item(item: dict) -> ContractSource:
 
     return assemble(
         raw_files,
-        _abi(abi_text),
+        abi_text or None,
         provider="etherscan",
         vyper=vyper,
         contract_name=text(item, "ContractName") or None,
@@ -79,14 +79,6 @@ def _required_object(document: dict, key: str) -> dict:
     if not isinstance(value, dict):
         raise SourceError("invalid_source", f"the standard JSON field {key!r} is not an object")
     return value
-
-
-def _abi(abi_text: str) -> list | None:
-    try:
-        abi = decode(abi_text)
-    except ValueError:
-        return None
-    return abi if isinstance(abi, list) else None
 
 
 def _runs(value: str) -> int | None:

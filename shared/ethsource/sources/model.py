@@ -1,5 +1,6 @@
 """What a contract's source is once parsed, whichever provider gave it, and how parsing it can fail."""
 
+import json
 from dataclasses import dataclass
 
 from ..errors import AppError
@@ -28,9 +29,20 @@ class ProviderError(Exception):
 @dataclass(frozen=True)
 class ContractSource:
     files: dict[str, str]
-    abi: list | None
+    # The ABI as JSON text, as the provider gave it: decoded only when a download serves it (decoding and
+    # encoding it again for the stored blob was a tenth of the scanner's CPU, measured).
+    abi_json: str | None
     metadata: dict
     implementation: "ContractSource | None" = None
+
+    @property
+    def abi(self) -> list | None:
+        """The ABI, or None when the provider's is not a JSON list."""
+        try:
+            abi = json.loads(self.abi_json) if self.abi_json else None
+        except (ValueError, RecursionError):
+            return None
+        return abi if isinstance(abi, list) else None
 
     @property
     def contract_name(self) -> str | None:

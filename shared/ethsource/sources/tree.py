@@ -22,7 +22,7 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 
 def assemble(
     raw_files: list[tuple[str, str]],
-    abi: list | None,
+    abi_json: str | None,
     *,
     provider: str,
     vyper: bool,
@@ -70,7 +70,7 @@ def assemble(
     }
     if provider_fields is not None:
         metadata[provider] = provider_fields
-    return ContractSource(files=files, abi=abi, metadata=metadata)
+    return ContractSource(files=files, abi_json=abi_json, metadata=metadata)
 
 
 def files_of(entries: dict) -> list[tuple[str, str]]:
