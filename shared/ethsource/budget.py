@@ -2,9 +2,10 @@
 
 Why leases and not a shared counter of calls: what the explorer counts is arrivals, and only the process that
 makes the calls knows when they really leave. So a key belongs to one process for a second at a time (renewed
-while it has work), and that process spaces its calls on the key by their actual departures, so no key makes
-more than its rate in any one-second window, sliding or aligned, however many instances run. When a key
-changes hands, the new holder waits one interval after the moment the old holder could last have called.
+while it has work), and that process hands out turns on the key an interval apart; a call that cannot leave
+within LATE_S of its turn gives it up. So no key makes more than its rate in any one-second window, sliding or
+aligned, however many instances run. When a key changes hands, the new holder waits one interval after the
+moment the old holder could last have called.
 
 The leases live in MySQL (`rate_budget_keys`), which every instance already reaches; times there are on the
 database's clock. An instance that cannot renew its leases stops calling when they run out, and a crashed one
@@ -26,8 +27,10 @@ from dataclasses import dataclass
 from .db import Database
 from .metrics import (
     BUDGET_CALLS,
+    BUDGET_CAPACITY,
     BUDGET_HEALTHY,
     BUDGET_KEYS_HELD,
+    BUDGET_LATE_TURNS,
     BUDGET_REFUSALS,
     BUDGET_WAIT_SECONDS,
     BUDGET_WAITS,
@@ -63,10 +66,10 @@ class LeaseStore:
     def __init__(self, database: Database):
         self.database = database
 
-    def acquire(self, budget: str, holder: bytes, key_ids: list[str], want: int, lease_us: int,
-                gap_us: int) -> tuple[int, list[Lease]]:
-        """Renew this holder's leases and take free keys until it holds `want` (earliest free first); returns
-        the database's time and the leases held. Keys beyond `want` are given back."""
+    def acquire(self, budget: str, holder: bytes, key_ids: list[str], keep: list[str], more: int,
+                give_back: list[str], lease_us: int, gap_us: int) -> tuple[int, list[Lease]]:
+        """Renew this holder's leases of `keep`, take up to `more` free keys (earliest free first) and give back
+        `give_back`; returns the database's time and the leases held now."""
         with self.database.transaction() as cursor:
             cursor.execute("INSERT IGNORE INTO rate_budget_keys (budget, key_id) VALUES "
                            + ", ".join(["(%s, %s)"] * len(key_ids)), [v for k in key_ids for v in (budget, k)])
@@ -75,20 +78,20 @@ class LeaseStore:
                            [budget, *key_ids])
             rows = cursor.fetchall()
             now = _database_now(cursor)  # after the locks are ours
-            mine = [row for row in rows if row[1] == holder and row[2] > now]
-            free = sorted((row for row in rows if row[1] is None or row[2] <= now), key=lambda row: row[3])
+            if give_back:
+                self._release(cursor, budget, holder, give_back, now + gap_us)
+            kept = [row for row in rows if row[0] in keep and row[1] == holder and row[2] > now]
+            free = sorted((row for row in rows if row[0] not in give_back and row not in kept
+                           and (row[1] is None or row[2] <= now)), key=lambda row: row[3])
             held = []
-            for key, owner, until, free_from in mine[:want] + free[:max(want - len(mine), 0)]:
+            for key, owner, until, free_from in kept + free[:more]:
                 if owner is not None and until <= now:  # a lapsed lease: its holder may have called until its end
                     free_from = max(free_from, until + gap_us)
                 held.append(Lease(key, now + lease_us, free_from))
-            released = [row[0] for row in mine[want:]]
             for lease in held:
                 cursor.execute("UPDATE rate_budget_keys SET holder = %s, lease_until = %s, free_from = %s"
                                " WHERE budget = %s AND key_id = %s",
                                (holder, lease.until_us, lease.free_from_us, budget, lease.key_id))
-            if released:
-                self._release(cursor, budget, holder, released, now + gap_us)
         return now, held
 
     def release(self, budget: str, holder: bytes, key_ids: list[str], gap_us: int) -> None:
@@ -116,9 +119,7 @@ class _Key:
     key: str
     id: str
     until: float = 0.0  # local monotonic time; conservative: a little before the database's
-    next: float = 0.0  # the earliest next departure
-    busy: bool = False  # a turn is out: the next one waits for its departure
-    turn_at: float = 0.0  # when the turn now out was handed over
+    next: float = 0.0  # the earliest next turn
 
 
 class Budget:
@@ -133,7 +134,11 @@ class Budget:
                  holder: bytes | None = None):
         self.name, self.rate = name, rate
         self.interval = 1.0 / (rate * SAFETY_MARGIN)
+        # Between a holder's last possible call on a key and the next holder's first: a call handed its turn just
+        # before the key went may still leave up to LATE_S later.
+        self._gap_us = int((self.interval + LATE_S) * 1e6)
         self._keys = {key_id(name, key): key for key in (keys or (NO_KEY,))}
+        BUDGET_CAPACITY.labels(name).set(len(self._keys) / self.interval)
         self._leases, self._run_blocking, self._clock = leases, run_blocking, clock
         self._holder = holder or os.urandom(16)
         self._held: dict[str, _Key] = {}
@@ -171,7 +176,7 @@ class Budget:
         held, self._held = list(self._held), {}
         BUDGET_KEYS_HELD.labels(self.name).set(0)
         try:
-            await self._run_blocking(self._leases.release, self.name, self._holder, held, int(self.interval * 1e6))
+            await self._run_blocking(self._leases.release, self.name, self._holder, held, self._gap_us)
         except Exception:  # noqa: BLE001 - unreleased leases run out by themselves within a second
             log.warning("could not give back the %s budget's keys; they free up when their leases end", self.name)
 
@@ -191,8 +196,7 @@ class Budget:
             await self._callers_served.wait_for(lambda: len(self._waiters) < limit)
 
     async def take_turn(self) -> str:
-        """Wait for a key's turn and return the key: the caller sends its call at once, and the key's next turn
-        comes an interval after this moment."""
+        """Wait for a key's turn and return the key: the caller sends its call at once."""
         asked = self._clock()
         while True:
             waiter = asyncio.get_running_loop().create_future()
@@ -200,17 +204,11 @@ class Budget:
             self._turns_changed.set()
             if not self._held:
                 self._keys_wanted.set()
-            try:
-                state: _Key = await waiter
-            except asyncio.CancelledError:
-                if waiter.done() and not waiter.cancelled():  # the turn came just as the caller gave up
-                    self._give_back(waiter.result(), None)
-                raise
+            state, turn_at = await waiter
             departed = self._clock()
-            if departed - state.turn_at <= LATE_S and departed < state.until:
+            if departed - turn_at <= LATE_S and departed < state.until:
                 break
-            self._give_back(state, None)  # too late for this turn: it goes to the next caller
-        self._give_back(state, departed)
+            BUDGET_LATE_TURNS.labels(self.name).inc()  # the process was too busy to send it in time: a turn lost
         BUDGET_CALLS.labels(self.name, state.id).inc()
         if (waited := departed - asked) > 0.001:
             BUDGET_WAITS.labels(self.name).inc()
@@ -218,31 +216,29 @@ class Budget:
         self._last_call = departed
         return state.key
 
-    def _give_back(self, state: _Key, departed: float | None) -> None:
-        state.busy = False
-        if departed is not None:
-            state.next = departed + self.interval
-        self._turns_changed.set()
-
     async def _hand_out_turns(self) -> None:
-        """One turn at a time per key, each an interval after the last departure on it, to the first caller."""
+        """Turns to the callers in order, on the key whose turn comes first, each key's an interval apart."""
         while True:
             self._turns_changed.clear()
-            while self._waiters and self._waiters[0].done():  # callers that gave up
-                self._waiters.popleft()
-            wake_at = None
-            if self._waiters:
+            wake_at, served = None, False
+            while self._waiters:
+                if self._waiters[0].done():  # a caller that gave up
+                    self._waiters.popleft()
+                    continue
                 now = self._clock()
-                usable = [k for k in self._held.values() if not k.busy and k.next + LATE_S < k.until]
-                if usable:
-                    state = min(usable, key=lambda k: k.next)
-                    if state.next <= now:
-                        state.busy, state.turn_at = True, now
-                        self._waiters.popleft().set_result(state)
-                        async with self._callers_served:
-                            self._callers_served.notify_all()
-                        continue
+                usable = [k for k in self._held.values() if k.next + LATE_S < k.until]
+                if not usable:
+                    break
+                state = min(usable, key=lambda k: k.next)
+                if state.next > now:
                     wake_at = state.next
+                    break
+                state.next = now + self.interval
+                self._waiters.popleft().set_result((state, now))
+                served = True
+            if served:
+                async with self._callers_served:
+                    self._callers_served.notify_all()
             try:
                 await asyncio.wait_for(self._turns_changed.wait(),
                                        None if wake_at is None else max(wake_at - self._clock(), 0))
@@ -271,11 +267,16 @@ class Budget:
                 pass
 
     async def _renew(self, want: int) -> None:
+        # A key given back serves no more turns from now: none may leave once the database says it is free.
+        keep = list(self._held)[:want]
+        give_back = [key for key in self._held if key not in keep]
+        for key in give_back:
+            del self._held[key]
         asked = self._clock()
         try:
             now_us, leases = await self._run_blocking(
-                self._leases.acquire, self.name, self._holder, list(self._keys), want, int(LEASE_S * 1e6),
-                int(self.interval * 1e6))
+                self._leases.acquire, self.name, self._holder, list(self._keys), keep, want - len(keep), give_back,
+                int(LEASE_S * 1e6), self._gap_us)
         except Exception as exc:  # noqa: BLE001 - whatever failed, no lease is certain any more
             BUDGET_HEALTHY.labels(self.name).set(0)
             log.warning("cannot reach the shared %s budget (%s); its calls wait", self.name,

@@ -44,10 +44,15 @@ ETHERSCAN_DURATION = Histogram(
 BUDGET_CALLS = Counter("ethsource_budget_calls_total", "Calls the shared budget let leave, by key", ["budget", "key"])
 BUDGET_WAITS = Counter("ethsource_budget_waits_total", "Calls that waited for their turn", ["budget"])
 BUDGET_WAIT_SECONDS = Counter("ethsource_budget_wait_seconds_total", "Time calls waited for their turn", ["budget"])
+BUDGET_LATE_TURNS = Counter("ethsource_budget_late_turns_total",
+                            "Turns given up: the process was too busy to send the call within LATE_S", ["budget"])
 BUDGET_REFUSALS = Counter("ethsource_budget_refusals_total",
                           "Keys asked for and not given (held by other scanners)", ["budget"])
 BUDGET_KEYS_HELD = Gauge("ethsource_budget_keys_held", "Keys this scanner leases now", ["budget"],
                          multiprocess_mode="livesum")
+BUDGET_CAPACITY = Gauge("ethsource_budget_capacity_calls_per_second",
+                        "What the budget allows the whole fleet: keys × ETHERSCAN_RATE_LIMIT (less its safety margin)",
+                        ["budget"], multiprocess_mode="max")
 BUDGET_HEALTHY = Gauge("ethsource_budget_healthy", "1 when the last lease request reached the shared budget",
                        ["budget"], multiprocess_mode="livemin")
 SWEPT = Counter("ethsource_swept_contracts_total", "Contracts found stuck and queued again by the sweeper")
