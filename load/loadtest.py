@@ -45,6 +45,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--chain-id", type=int, default=1)
     parser.add_argument("--chaos", type=float, default=0.0, metavar="RATE",
                         help="calls/s to the chaos routes while submitting (needs `ethsource run --chaos`)")
+    parser.add_argument("--watch", action="store_true",
+                        help="long-poll each pending contract (?wait=25, If-None-Match) instead of polling it once a "
+                             "second; the waits are reported apart from the requests")
+    parser.add_argument("--max-watches", type=int, default=1000, help="long-polls open at once (default 1000)")
     parser.add_argument("--no-chart", action="store_true", help="skip the PNG chart")
     args = parser.parse_args(argv)
     args.rate = args.rate or PROFILES[args.profile]
@@ -64,12 +68,18 @@ def run(args: argparse.Namespace) -> dict:
     start_at = time.monotonic() + START_DELAY_S
     plans = [Plan(index=i, workers=args.workers, base_url=args.base_url, rate=args.rate, duration=args.duration,
                   start_at=start_at, drain_timeout=args.drain_timeout, max_poll_rate=args.max_poll_rate,
-                  chain_id=args.chain_id, chaos_rate=args.chaos) for i in range(args.workers)]
+                  chain_id=args.chain_id, chaos_rate=args.chaos, watch=args.watch, max_watches=args.max_watches)
+             for i in range(args.workers)]
     workers = [context.Process(target=work, args=(plan, messages), name=f"load-worker-{plan.index}")
                for plan in plans]
     for process in workers:
         process.start()
     processes = system.find_processes(ports)
+    budget_at_start = system.scanner_budget(args.base_url)
+    if budget_at_start and budget_at_start["capacity_per_s"] < args.rate:
+        print(f"note: the scanners' budget allows {budget_at_start['capacity_per_s']:g} calls/s, below the "
+              f"{args.rate:g} submissions/s asked: contracts settle at that pace and a backlog remains after the run",
+              file=sys.stderr)
     rss_timeline = [(0.0, system.usage(processes))]
     usage_at_start = rss_timeline[0][1]
     results, progress = {}, {}
@@ -102,6 +112,7 @@ def run(args: argparse.Namespace) -> dict:
     not_accepted = [address for result in ordered for address in result.contracts.not_accepted]
     summary["database"] = system.compare_with_database(settings.database_url, args.chain_id, seen, not_accepted)
     summary["processes"] = report.process_usage(usage_at_start, usage_at_end, rss_timeline)
+    summary["budget"] = report.budget_use(budget_at_start, system.scanner_budget(args.base_url))
     summary["machine"] = {"cpus": os.cpu_count(), "load_average_start": load_at_start,
                           "load_average_end": system.load_average()}
     summary["late_after_ms"] = LATE_AFTER_S * 1000

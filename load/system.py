@@ -1,13 +1,16 @@
-"""What the load test reads from the system under test besides HTTP: its processes and its database."""
+"""What the load test reads from the system under test besides its answers: processes, database, scanner budget."""
 
 from __future__ import annotations
 
 import os
+import time
 from collections import Counter
 from urllib.parse import urlsplit
 
+import httpx
 import psutil
 import pymysql
+from prometheus_client.parser import text_string_to_metric_families
 
 from ethsource.db import connect_args
 from ethsource.models import Status
@@ -112,3 +115,20 @@ def compare_with_database(database_url: str, chain_id: int, seen: dict[str, str]
 
 def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
+
+
+def scanner_budget(base_url: str) -> dict | None:
+    """The scan function's budget as its metrics say (through the gateway): calls let out so far and the calls/s
+    the budget allows; None when they cannot be read."""
+    try:
+        text = httpx.get(f"{base_url}/functions/scan/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return None
+    samples = {(s.name, s.labels.get("budget")): s.value for family in text_string_to_metric_families(text)
+               for s in family.samples}
+    capacity = samples.get(("ethsource_budget_capacity_calls_per_second", "etherscan"))
+    if capacity is None:
+        return None
+    calls = sum(v for (name, budget), v in samples.items()
+                if name == "ethsource_budget_calls_total" and budget == "etherscan")
+    return {"capacity_per_s": round(capacity, 1), "calls": calls, "at": time.monotonic()}

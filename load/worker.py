@@ -3,8 +3,9 @@
 Open loop: the n-th submission leaves at its scheduled time whether or not earlier ones were answered;
 one that leaves more than LATE_AFTER_S after its time is counted as late (the generator fell behind).
 Each accepted contract is polled once a second until SUCCESS or ERROR, within a cap on the poll rate so
-that a backlog of pending contracts cannot starve the submissions of the generator's CPU. With a chaos rate, it
-also calls the functions' chaos routes (`ethsource run --chaos`) while it submits.
+that a backlog of pending contracts cannot starve the submissions of the generator's CPU. Or, watching, each is
+asked once and then long-polled (`?wait=`, If-None-Match its ETag) until it changes, a bounded number at a time.
+With a chaos rate, it also calls the functions' chaos routes (`ethsource run --chaos`) while it submits.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ class Plan:
     chain_id: int = 1
     request_timeout: float = 10.0
     chaos_rate: float = 0.0  # total calls/s of all workers to the chaos routes
+    watch: bool = False  # long-poll (?wait=) instead of polling once a second
+    max_watches: int = 1000  # long-polls open at once, all workers together
+    watch_wait_s: float = 25.0
 
 
 @dataclass
@@ -84,6 +88,7 @@ class Result:
     status: Requests
     contracts: Contracts
     chaos: Requests
+    watches: Requests  # the long-polls: their latency is the time waited
 
 
 def fresh_address() -> str:
@@ -98,6 +103,8 @@ class Worker:
     def __init__(self, plan: Plan, progress):
         self.plan, self.progress = plan, progress
         self.submit, self.status, self.contracts, self.chaos = Requests(), Requests(), Contracts(), Requests()
+        self.watches = Requests()
+        self.watch_slots = asyncio.Semaphore(max(1, plan.max_watches // plan.workers))
         self.due_polls: list[tuple[float, int]] = []  # (due time, contract number), a heap
         self.pending = 0  # accepted contracts not yet seen terminal
         self.submits_unsettled = 0  # scheduled submissions without an outcome yet
@@ -125,7 +132,7 @@ class Worker:
                 await asyncio.wait(self.tasks, timeout=plan.request_timeout + 1)
             reporter.cancel()
             self.send_progress()
-        return Result(plan.index, self.submit, self.status, self.contracts, self.chaos)
+        return Result(plan.index, self.submit, self.status, self.contracts, self.chaos, self.watches)
 
     def schedule(self, rate: float) -> list[float]:
         """This worker's share of `rate` calls/s over the plan's duration: when each is due."""
@@ -186,7 +193,10 @@ class Worker:
         contracts.last_status.append(status)
         if status not in TERMINAL:
             self.pending += 1
-            heapq.heappush(self.due_polls, (submitted + self.plan.poll_interval, number))
+            if self.plan.watch:
+                self.spawn(self.watch_one(number))
+            else:
+                heapq.heappush(self.due_polls, (submitted + self.plan.poll_interval, number))
 
     async def poll_until_drained(self) -> None:
         plan = self.plan
@@ -224,17 +234,51 @@ class Worker:
             self.status.errors[error_kind(status, answer)] += 1
         heapq.heappush(self.due_polls, (max(due + self.plan.poll_interval, finished), number))
 
-    async def request(self, method: str, path: str, **kwargs) -> tuple[int, dict]:
-        """(status code, JSON answer); (TRANSPORT_ERROR, {"error": kind}) when no HTTP answer came."""
+    async def watch_one(self, number: int) -> None:
+        """Ask once, then long-poll the contract until it is SUCCESS or ERROR (or the plan gives up)."""
+        contracts, plan = self.contracts, self.plan
+        address = contracts.addresses[number]
+        give_up_at = plan.start_at + plan.duration + plan.drain_timeout
+        path = f"/contracts/{address}?chain_id={plan.chain_id}"
+        etag = None
+        while time.monotonic() < give_up_at:
+            async with self.watch_slots:
+                started = time.monotonic()
+                if etag is None:  # the first time, a plain status request
+                    status, answer, headers = await self.request("GET", path, with_headers=True)
+                    record = self.status
+                else:
+                    status, answer, headers = await self.request(
+                        "GET", f"{path}&wait={plan.watch_wait_s:g}", headers={"If-None-Match": etag},
+                        timeout=aiohttp.ClientTimeout(total=plan.watch_wait_s + plan.request_timeout),
+                        with_headers=True)
+                    record = self.watches
+                finished = time.monotonic()
+            record.record(self.since_start(started), finished - started, status, 0.0)
+            if status == 200:
+                etag = headers.get("ETag", etag)
+                contracts.last_status[number] = answer.get("status", contracts.last_status[number])
+                if answer.get("status") in TERMINAL:
+                    contracts.terminal_at[number] = self.since_start(finished)
+                    self.pending -= 1
+                    return
+            elif status != 304:
+                record.errors[error_kind(status, answer)] += 1
+                await asyncio.sleep(plan.poll_interval)  # a refusal or a failure: not again at once
+
+    async def request(self, method: str, path: str, *, with_headers: bool = False, **kwargs):
+        """(status code, JSON answer[, headers]); (TRANSPORT_ERROR, {"error": kind}) when no HTTP answer came."""
         try:
             async with self.session.request(method, path, **kwargs) as response:
                 body = await response.read()
                 try:
-                    return response.status, json.loads(body)
+                    answer = json.loads(body) if body else {}
                 except ValueError:
-                    return response.status, {}
+                    answer = {}
+                return (response.status, answer, response.headers) if with_headers else (response.status, answer)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            return TRANSPORT_ERROR, {"error": type(exc).__name__}
+            failed = (TRANSPORT_ERROR, {"error": type(exc).__name__})
+            return (*failed, {}) if with_headers else failed
 
     async def report_progress(self) -> None:
         while True:

@@ -1,5 +1,6 @@
--- wrk script of `make bench`: `-- submit` POSTs a fresh address with each request (closed loop);
--- without arguments wrk sends its URL as it is. Either way done() prints one JSON line for load/bench.py.
+-- wrk script of `make bench`: `-- submit` POSTs a fresh address with each request (closed loop); `-- status FILE`
+-- GETs the status of the addresses in FILE (one a line), in turn; without arguments wrk sends its URL as it is.
+-- Either way done() prints one JSON line for load/bench.py.
 
 local hex = "0123456789abcdef"
 
@@ -22,7 +23,15 @@ end
 function init(args)
   -- Different streams per thread and per run; lower-case addresses carry no checksum and are accepted.
   math.randomseed(os.time() * 1000 + (thread_number or 0) * 7919 + math.floor(os.clock() * 1e6))
-  if args[1] == "submit" then
+  if args[1] == "status" then
+    local addresses = {}
+    for line in io.lines(args[2]) do addresses[#addresses + 1] = line end
+    local next_one = math.random(1, #addresses)
+    request = function()
+      next_one = next_one % #addresses + 1
+      return wrk.format("GET", "/contracts/" .. addresses[next_one])
+    end
+  elseif args[1] == "submit" then
     wrk.method = "POST"
     wrk.headers["Content-Type"] = "application/json"
     request = function()

@@ -1,6 +1,8 @@
 """Runs the whole function set on one machine: each function as its own process behind an nginx gateway.
 
-Without ETHERSCAN_API_KEYS the fake Etherscan runs too and the scanner is pointed at it.
+Without ETHERSCAN_API_KEYS the fake Etherscan runs too, playing a large paid plan (FAKE_PLAN_KEYS keys at
+FAKE_PLAN_RATE calls/s each, or ETHERSCAN_RATE_LIMIT), and the scanner is pointed at it with those keys. The API
+functions run a process per core (WEB_CONCURRENCY, when not set), the scanner one.
 """
 
 from __future__ import annotations
@@ -22,11 +24,14 @@ import pymysql
 
 from ethsource.config import Settings
 from ethsource.db import connect_args, migrate
-from ethsource.serving import FUNCTIONS, PROJECT_ROOT
+from ethsource.serving import FUNCTIONS, HTTP_FUNCTIONS, PROJECT_ROOT
 
 GATEWAY_DIR = PROJECT_ROOT / "local" / "gateway"
 # Seconds between sweeps when SWEEP_INTERVAL is not set: the platforms' schedulers run sweep every minute.
 LOCAL_SWEEP_INTERVAL = "60"
+FAKE_PLAN_KEYS, FAKE_PLAN_RATE = 4, 30
+# Requests the gateway hands each of submit and status at once (see the template's admission comment).
+GATEWAY_ADMITTED = 128
 
 HOW_TO_GET_SERVICES = """\
   On Debian/Ubuntu, `make services` installs and starts MariaDB and RabbitMQ on this machine.
@@ -75,10 +80,14 @@ class Runner:
     def start(self) -> None:
         env = dict(os.environ)
         if not self.settings.etherscan_api_keys:
-            env["ETHERSCAN_API_URL"] = f"{self.layout.url('fake-etherscan')}/v2/api"
+            keys = ",".join(f"local-fake-key-{n}" for n in range(1, FAKE_PLAN_KEYS + 1))
+            rate = env.get("ETHERSCAN_RATE_LIMIT") or str(FAKE_PLAN_RATE)
+            env |= {"ETHERSCAN_API_URL": f"{self.layout.url('fake-etherscan')}/v2/api", "ETHERSCAN_API_KEYS": keys,
+                    "ETHERSCAN_RATE_LIMIT": rate}
             self._spawn("fake-etherscan", [sys.executable, "-m", "ethsource_local.fake_etherscan",
                                            "--port", str(self.layout.port("fake-etherscan")),
-                                           "--latency-ms", str(self.fake_latency_ms)], env)
+                                           "--latency-ms", str(self.fake_latency_ms), "--api-keys", keys,
+                                           "--rate-limit", rate], env)
         for name in FUNCTIONS:
             self._spawn(name, [sys.executable, "-m", "ethsource.cli", "serve", name, "--host", "127.0.0.1",
                                "--port", str(self.layout.port(name))], self.function_env(name, env))
@@ -88,6 +97,8 @@ class Runner:
     def function_env(name: str, env: Mapping[str, str]) -> dict[str, str]:
         """The environment a function runs with here, where no platform pushes messages or keeps a schedule."""
         function_env = {**env, "POWERTOOLS_SERVICE_NAME": name}
+        if name in HTTP_FUNCTIONS:
+            function_env.setdefault("WEB_CONCURRENCY", str(os.cpu_count() or 1))
         if name == "scan":
             function_env["SCAN_CONSUMER"] = "true"
         if name == "sweep":
@@ -99,6 +110,7 @@ class Runner:
         return Template((GATEWAY_DIR / "ethsource.conf.template").read_text()).safe_substitute(
             GATEWAY_PORT=f"127.0.0.1:{self.layout.gateway}",
             GATEWAY_STATIC=str(GATEWAY_DIR),
+            SUBMIT_ADMITTED=str(GATEWAY_ADMITTED), STATUS_ADMITTED=str(GATEWAY_ADMITTED),
             **{f"{name.upper()}_UPSTREAM": f"127.0.0.1:{self.layout.port(name)}" for name in FUNCTIONS},
         )
 
@@ -171,8 +183,9 @@ class Runner:
         when = f"every {interval:g} s" if interval > 0 else "only on request (SWEEP_INTERVAL=0)"
         lines.append(f"  {'':<15} sweep queues again the contracts stuck over {self.settings.sweep_after_s:g} s, "
                      f"{when}; one now: curl -X POST {base}/functions/sweep/")
-        etherscan = (f"fake, {self.layout.url('fake-etherscan')}/v2/api" if "fake-etherscan" in self.processes
-                     else self.settings.etherscan_api_url)
+        etherscan = (f"fake, {self.layout.url('fake-etherscan')}/v2/api ({FAKE_PLAN_KEYS} keys at "
+                     f"{os.environ.get('ETHERSCAN_RATE_LIMIT') or FAKE_PLAN_RATE} calls/s each)"
+                     if "fake-etherscan" in self.processes else self.settings.etherscan_api_url)
         lines.append(f"  {'etherscan':<15} {etherscan}")
         if self.settings.chaos_endpoints:
             lines.append(f"  {'chaos':<15} POST {base}/functions/<function>/_chaos/log?level=error,"

@@ -14,6 +14,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]  # a checkout, or /app in the
 # In the order of the local layout's ports (the runner's Layout): the gateway's + 1, + 2, ...; new ones go last.
 FUNCTIONS = ("submit", "status", "download", "scan", "sweep")
 HTTP_FUNCTIONS = ("submit", "status", "download")  # the API's; scan takes messages, sweep runs on a schedule
+SCAN_NICENESS = 10
 
 
 def handler_path(name: str) -> Path:
@@ -28,6 +29,9 @@ def serve(name: str, host: str, port: int) -> None:
     import uvicorn
 
     processes = 1 if name == "sweep" else int(os.environ.get("WEB_CONCURRENCY") or 1)
+    if name == "scan":
+        # A background worker: where it shares cores with the API functions, they come first.
+        os.nice(SCAN_NICENESS)
     with ExitStack() as cleanup:
         if processes > 1:
             # Every process writes its metrics to files there and /metrics sums them (metrics_registry). Set
