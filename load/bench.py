@@ -1,10 +1,10 @@
-"""The benchmark (`make bench`): the HTTP ceiling, submit alone at full speed, then the peak profile end to end.
+"""The benchmark (`make bench`): the HTTP ceiling, submit and status alone at full speed, then the peak end to end.
 
 Everything runs on this machine: a FastAPI hello-world served like a function (the ceiling), measured with
 wrk; then the whole system (`ethsource run` against its own database and queue, the fake Etherscan with
-realistic latency) with wrk submitting fresh addresses closed loop, through the gateway and directly; then
-a fresh system under the `peak` load test. One table compares them; the numbers go to
-load/results/bench-<timestamp>/bench.json.
+realistic latency) with wrk submitting fresh addresses closed loop, through the gateway and directly, and
+polling known ones; then a fresh system with `make run`'s defaults under the `peak` load test. One table
+compares them; the numbers go to load/results/bench-<timestamp>/bench.json.
 """
 
 from __future__ import annotations
@@ -54,6 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--fake-jitter-ms", type=float, default=100.0, help="its spread around the mean")
     parser.add_argument("--database-url", default="mysql://root@127.0.0.1:3306/ethsource_bench")
     parser.add_argument("--scan-queue", default="ethsource.bench")
+    parser.add_argument("--max-poll-rate", type=float, default=1000.0,
+                        help="the peak's cap on status polls/s (default 1000: the original's stresser's)")
     parser.add_argument("--profile", action="store_true",
                         help="record the submit function with py-spy while wrk submits through the gateway")
     args = parser.parse_args(argv)
@@ -68,19 +70,19 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     out = RESULTS_DIR / f"bench-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True)
-    # The system under test and this process (the load test checks the database) share these settings.
+    # The system under test and this process (the load test checks the database) share these settings; the rest
+    # are `make run`'s defaults (ethsource_local.runner): a process per core for the API functions, the fake
+    # Etherscan playing 4 keys x 30 calls/s.
     os.environ.update({
         "DATABASE_URL": args.database_url, "SCAN_QUEUE": args.scan_queue, "LOG_LEVEL": "WARNING",
-        "FAKE_ETHERSCAN_JITTER_MS": str(args.fake_jitter_ms),
-        "ETHERSCAN_RATE_LIMIT": "1000000",  # the fake has no rate limit: leave the client's limiter open
-    })
-    os.environ.setdefault("WEB_CONCURRENCY", "2")  # a process per core for each function
+        "FAKE_ETHERSCAN_JITTER_MS": str(args.fake_jitter_ms)})
     os.environ.pop("ETHERSCAN_API_KEYS", None)  # the fake Etherscan
+    os.environ.setdefault("WEB_CONCURRENCY", str(os.cpu_count() or 1))  # the ceiling's processes, as the API's
     result = {"started_at": datetime.now(UTC).isoformat(), "machine": machine(), "settings": {
         "wrk_s": args.wrk_s, "peak_s": args.peak_s, "connections": args.connections, "workers": args.workers,
         "fake_latency_ms": args.fake_latency_ms, "fake_jitter_ms": args.fake_jitter_ms,
         "scan_concurrency": os.environ.get("SCAN_CONCURRENCY", "default"),
-        "web_concurrency": os.environ["WEB_CONCURRENCY"]}}
+        "web_concurrency": os.environ["WEB_CONCURRENCY"], "max_poll_rate": args.max_poll_rate}}
     layout = Layout(args.port)
 
     print(f"[1/3] hello-world ceiling, {args.wrk_s} s each", flush=True)
@@ -90,9 +92,11 @@ def main(argv: list[str] | None = None) -> int:
         result["hello_sync"] = wrk(f"http://127.0.0.1:{hello_port}/sync", args)
         result["hello_async"] = wrk(f"http://127.0.0.1:{hello_port}/async", args)
 
-    print(f"[2/3] submit alone, closed loop, {args.connections} connections, {args.wrk_s} s each", flush=True)
+    print(f"[2/3] submit and status alone, closed loop, {args.connections} connections, {args.wrk_s} s each",
+          flush=True)
     gateway = f"http://127.0.0.1:{layout.gateway}"
-    with local_system(layout, args, out / "system-submit.log"):
+    # The fake answers without limit here, so the warm-up's scans finish at once and the scanner can be paused.
+    with local_system(layout, args, out / "system-submit.log", ETHERSCAN_RATE_LIMIT="1000000"):
         warm_up(gateway, args)
         processes = system.find_processes(system.system_ports(gateway, args.database_url, rabbitmq_url()))
         # Alone: the scanner is paused (its queue grows), so submit has the machine; then once more with the
@@ -105,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
             measured["cpu_share"] = cpu_share(before, system.usage(processes), args.wrk_s) | {
                 "wrk": round(measured["wrk_cpu_s"] / args.wrk_s, 2)}
             result["submit_direct"] = wrk(layout.url("submit"), args, "submit")
+            addresses = out / "addresses.txt"
+            addresses.write_text("\n".join(known_addresses(args.database_url, 5000)) + "\n")
+            result["status_gateway"] = wrk(gateway, args, "status", str(addresses))
         result["submit_while_scanning"] = wrk(gateway, args, "submit")
 
     print(f"[3/3] peak profile end to end, {args.peak_s} s", flush=True)
@@ -112,9 +119,11 @@ def main(argv: list[str] | None = None) -> int:
         warm_up(gateway, args)
         peak_args = loadtest.parse_args(["peak", "--duration", str(args.peak_s), "--workers", str(args.workers),
                                          "--base-url", f"http://127.0.0.1:{layout.gateway}",
+                                         "--max-poll-rate", str(args.max_poll_rate),
                                          "--drain-timeout", str(args.drain_s), "--output-dir", str(out / "peak")])
         peak = loadtest.run(peak_args)
-        result["peak"] = {key: peak[key] for key in ("endpoints", "contracts", "database", "processes", "goals")}
+        result["peak"] = {key: peak[key] for key in ("endpoints", "contracts", "database", "processes", "goals",
+                                                     "budget")}
     result["machine"]["load_average_end"] = system.load_average()
 
     (out / "bench.json").write_text(json.dumps(result, indent=1) + "\n")
@@ -168,10 +177,11 @@ def answers(url: str) -> bool:
 
 
 @contextmanager
-def serving(command: list[str], log_path: Path, ready: Callable[[str], bool]):
+def serving(command: list[str], log_path: Path, ready: Callable[[str], bool], env: dict[str, str] | None = None):
     """Run a server process until the block ends; its output goes to log_path, and ready(output) says when."""
     with open(log_path, "w") as log:  # a file, not a pipe: a full pipe would block the server
-        process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                   env={**os.environ, **(env or {})})
     try:
         deadline = time.monotonic() + READY_TIMEOUT_S
         while not ready(log_path.read_text()):
@@ -205,14 +215,25 @@ def warm_up(url: str, args: argparse.Namespace) -> None:
     raise SystemExit(f"the warm-up's contracts were not scanned within {SETTLE_TIMEOUT_S} s")
 
 
+def known_addresses(database_url: str, count: int) -> list[str]:
+    conn = pymysql.connect(**connect_args(database_url))
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT address FROM contracts LIMIT %s", (count,))
+            return [address for (address,) in cursor.fetchall()]
+    finally:
+        conn.close()
+
+
 @contextmanager
-def local_system(layout: Layout, args: argparse.Namespace, log_path: Path):
-    """`ethsource run` on a database and queue of its own, emptied before and after."""
+def local_system(layout: Layout, args: argparse.Namespace, log_path: Path, **env: str):
+    """`ethsource run` on a database and queue of its own, emptied before and after, with `env` over this
+    process's environment."""
     forget_state(args)
     command = [sys.executable, "-m", "ethsource.cli", "run", "--port", str(layout.gateway),
                "--fake-latency-ms", str(args.fake_latency_ms)]
     try:
-        with serving(command, log_path, ready=lambda output: "ethsource is running" in output):
+        with serving(command, log_path, ready=lambda output: "ethsource is running" in output, env=env):
             yield
     finally:
         forget_state(args)
@@ -286,12 +307,13 @@ def cpu_share(before: dict, after: dict, seconds: float) -> dict:
 def table(result: dict) -> str:
     peak = result["peak"]
     submit, status, contracts = peak["endpoints"]["submit"], peak["endpoints"]["status"], peak["contracts"]
-    ceiling = result["hello_sync"]["rate_per_s"]
+    ceiling = result["hello_async"]["rate_per_s"]
     rows = [
-        ("hello-world, def route (ceiling)", result["hello_sync"]),
-        ("hello-world, async def route", result["hello_async"]),
+        ("hello-world, def route", result["hello_sync"]),
+        ("hello-world, async def (ceiling)", result["hello_async"]),
         ("submit alone, via gateway", result["submit_gateway"]),
         ("submit alone, direct", result["submit_direct"]),
+        ("status alone, via gateway", result["status_gateway"]),
         ("submit via gateway, scanner working", result["submit_while_scanning"]),
     ]
     lines = [f"{'phase':<36}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}{'errors':>8}"]
@@ -304,15 +326,17 @@ def table(result: dict) -> str:
         lines.append(f"{name:<36}{stats['rate_per_s'] or 0:>9.0f}" + "".join(
             f"{latency[k]:>9.1f}" for k in ("p50", "p90", "p99", "max")) + f"{stats['error_count']:>8}")
     to_success = contracts["submit_to_success_s"] or {}
-    drained = (f"drained {contracts['drain_s']} s after the last submit" if contracts["drain_s"] is not None
-               else f"{contracts['not_settled']} of {contracts['accepted']} not settled at the end")
+    budget = peak.get("budget") or {}
     lines += [
-        f"submit alone / ceiling: {result['submit_gateway']['rate_per_s'] / ceiling:.0%} via the gateway, "
-        f"{result['submit_direct']['rate_per_s'] / ceiling:.0%} direct",
+        f"of the async ceiling: submit {result['submit_gateway']['rate_per_s'] / ceiling:.0%} via the gateway "
+        f"({result['submit_direct']['rate_per_s'] / ceiling:.0%} direct), status "
+        f"{result['status_gateway']['rate_per_s'] / ceiling:.0%} via the gateway",
         "CPU (cores) during submit alone via gateway: " + ", ".join(
             f"{name} {share:.2f}" for name, share in result["submit_gateway"]["cpu_share"].items()),
-        f"peak: submit->SUCCESS p50 {to_success.get('p50')} s, p99 {to_success.get('p99')} s; {drained}; "
-        f"late submissions {submit['late']}",
+        f"peak: submit->SUCCESS p50 {to_success.get('p50')} s, p99 {to_success.get('p99')} s; "
+        f"{contracts['not_settled']} of {contracts['accepted']} not settled at the end; scanner "
+        f"{budget.get('calls_per_s')} calls/s of {budget.get('capacity_per_s')} allowed; late submissions "
+        f"{submit['late']}",
         "peak goals: " + ", ".join(f"{name} {'MET' if goal['met'] else 'NOT met'}"
                                    for name, goal in peak["goals"].items()),
         f"machine: {result['machine']['cpus']} CPUs ({result['machine']['cpu_model']}), load average "

@@ -1,14 +1,17 @@
-"""A FastAPI hello-world served the way `ethsource serve` serves a function: the ceiling of the HTTP stack.
+"""A FastAPI hello-world served the way `ethsource serve` serves a function (ethsource.serving.run_uvicorn): the
+ceiling of the HTTP stack.
 
-`/sync` is a plain `def` route run in the thread pool, as the handlers are; `/async` skips the pool.
+`/sync` is a plain `def` route run in the thread pool; `/async` skips the pool, as the API routes do.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 
-import uvicorn
 from fastapi import FastAPI
+
+from ethsource.serving import run_uvicorn
 
 app = FastAPI(title="hello")
 
@@ -27,9 +30,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m load.hello", description=__doc__)
     parser.add_argument("--port", type=int, default=8000)
     port = parser.parse_args().port
-    # The settings of ethsource.serving.serve: WEB_CONCURRENCY processes (uvicorn reads it), no access log.
-    uvicorn.run("load.hello:app", host="127.0.0.1", port=port, access_log=False, log_level="warning",
-                timeout_graceful_shutdown=20, server_header=False)
+    run_uvicorn("load.hello:app", None, "127.0.0.1", port, int(os.environ.get("WEB_CONCURRENCY") or 1))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ def to_checksum(address: str) -> str:
     """EIP-55: each hex letter is upper case where the keccak of the lower-case address has a nibble >= 8."""
     body = address[2:].lower()
     digest = keccak.new(digest_bits=256, data=body.encode()).hexdigest()
-    return "0x" + "".join(c.upper() if d in "89abcdef" else c for c, d in zip(body, digest[:40], strict=True))
+    return "0x" + "".join([c.upper() if d >= "8" else c for c, d in zip(body, digest[:40], strict=True)])
 
 
 def parse_address(raw: object) -> str:

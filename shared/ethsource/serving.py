@@ -26,8 +26,6 @@ def handler_path(name: str) -> Path:
 def serve(name: str, host: str, port: int) -> None:
     """The function over HTTP, as a container runs it: WEB_CONCURRENCY processes (uvicorn's own setting) on
     one port. One sweeper always: it runs on a timer."""
-    import uvicorn
-
     processes = 1 if name == "sweep" else int(os.environ.get("WEB_CONCURRENCY") or 1)
     if name == "scan":
         # A background worker: where it shares cores with the API functions, they come first.
@@ -38,12 +36,21 @@ def serve(name: str, host: str, port: int) -> None:
             # before uvicorn starts the processes: they read it when they import prometheus_client.
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = cleanup.enter_context(
                 tempfile.TemporaryDirectory(prefix=f"ethsource-{name}-metrics-"))
-        # timeout_keep_alive above the gateway's (nginx: 60 s for its idle upstream connections): the side that
-        # sends requests must close an idle connection first, or a request can meet the server's close and be
-        # reset. No proxy-headers middleware: nothing reads the client's address, and it costs every request.
-        uvicorn.run("handler:app", app_dir=str(handler_path(name).parent), host=host, port=port, workers=processes,
-                    access_log=False, log_level="warning", timeout_graceful_shutdown=20, timeout_keep_alive=75,
-                    server_header=False, proxy_headers=False, loop="uvloop", http="httptools")
+        run_uvicorn("handler:app", str(handler_path(name).parent), host, port, processes)
+
+
+def run_uvicorn(app: str, app_dir: str | None, host: str, port: int, processes: int) -> None:
+    """uvicorn as every function runs (and the benchmark's ceiling, so that both are served alike).
+
+    timeout_keep_alive above the gateway's (nginx: 60 s for its idle upstream connections): the side that sends
+    requests must close an idle connection first, or a request can meet the server's close and be reset. No
+    proxy-headers middleware: nothing reads the client's address, and it costs every request.
+    """
+    import uvicorn
+
+    uvicorn.run(app, app_dir=app_dir, host=host, port=port, workers=processes, access_log=False,
+                log_level="warning", timeout_graceful_shutdown=20, timeout_keep_alive=75, server_header=False,
+                proxy_headers=False, loop="uvloop", http="httptools")
 
 
 def load(name: str) -> ModuleType:
