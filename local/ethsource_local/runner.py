@@ -1,6 +1,7 @@
 """Runs the whole function set on one machine: each function as its own process behind an nginx gateway.
 
-Without ETHERSCAN_API_KEYS the fake Etherscan runs too and the scanner is pointed at it.
+Without ETHERSCAN_API_KEYS the fake explorers run too (Etherscan, Sourcify, Blockscout) and the functions are
+pointed at them.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pymysql
 from ethsource.config import Settings
 from ethsource.db import connect_args, migrate
 from ethsource.serving import FUNCTIONS, PROJECT_ROOT
+from ethsource_local.fake_etherscan import explorer_urls
 
 GATEWAY_DIR = PROJECT_ROOT / "local" / "gateway"
 # Seconds between sweeps when SWEEP_INTERVAL is not set: the platforms' schedulers run sweep every minute.
@@ -75,7 +77,7 @@ class Runner:
     def start(self) -> None:
         env = dict(os.environ)
         if not self.settings.etherscan_api_keys:
-            env["ETHERSCAN_API_URL"] = f"{self.layout.url('fake-etherscan')}/v2/api"
+            env.update(explorer_urls(f"{self.layout.url('fake-etherscan')}/v2/api"))
             self._spawn("fake-etherscan", [sys.executable, "-m", "ethsource_local.fake_etherscan",
                                            "--port", str(self.layout.port("fake-etherscan")),
                                            "--latency-ms", str(self.fake_latency_ms)], env)
