@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from .batching import blocking_runner
 from .budget import Budget, LeaseStore
+from .chains import ETHERSCAN_CHAINS, ChainList, ChainRegistry, etherscan_chains, sourcify_chains
 from .config import Settings, get_settings, shared_instance
 from .db import Database
 from .etherscan import EtherscanClient
@@ -35,6 +37,7 @@ class Services:
     publisher: Publisher
     topology: Topology
     retry_policy: RetryPolicy
+    chains: ChainRegistry  # the chains a contract may be submitted on
 
     @property
     def submitter(self) -> Submitter:
@@ -57,7 +60,17 @@ def services() -> Services:
     topology = Topology.from_settings(settings)
     database = Database(settings.database_url)
     return Services(settings, database, ContractStore(database), Publisher(settings.rabbitmq_url, topology), topology,
-                    policy)
+                    policy, _chain_registry(settings))
+
+
+def _chain_registry(settings: Settings) -> ChainRegistry:
+    lists = {
+        "etherscan": lambda: ChainList("etherscan", frozenset(ETHERSCAN_CHAINS),
+                                       partial(etherscan_chains, settings.etherscan_api_url)),
+        "sourcify": lambda: ChainList("sourcify", frozenset(), partial(sourcify_chains, settings.sourcify_api_url)),
+        "blockscout": lambda: ChainList("blockscout", frozenset(settings.blockscout_api_urls)),
+    }
+    return ChainRegistry([lists[name]() for name in settings.source_providers])
 
 
 def forget() -> None:
