@@ -39,7 +39,9 @@ def run(args: argparse.Namespace, instances: int, logs: Path) -> dict:
                       hang_s=3, error_rate=fault_rate / 2, timeout_rate=fault_rate / 4,
                       rate_limit_rate=fault_rate / 4)
     with running(fake) as fake_url:
-        os.environ.update({"ETHERSCAN_API_URL": fake_url, "ETHERSCAN_API_KEYS": ",".join(api_keys),
+        # Etherscan alone: what is measured is its budget (a contract it does not verify ends not_verified).
+        os.environ.update({"SOURCE_PROVIDERS": "etherscan", "ETHERSCAN_API_URL": fake_url,
+                           "ETHERSCAN_API_KEYS": ",".join(api_keys),
                            "ETHERSCAN_RATE_LIMIT": str(args.rate), "ETHERSCAN_TIMEOUT": "1",
                            "SCAN_QUEUE": f"ethsource.bench.budget.{uuid.uuid4().hex[:6]}", "LOG_LEVEL": "WARNING",
                            "SCAN_RETRY_BASE_DELAY": "0.5", "SCAN_MAX_ATTEMPTS": "8", "SCAN_CONSUMER": "true"})

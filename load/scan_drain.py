@@ -28,6 +28,7 @@ from ethsource.db import connect_args, migrate
 from ethsource.errors import Unavailable
 from ethsource.queue import Topology, queue_stats
 from ethsource.submission import Submission
+from ethsource_local.fake_etherscan import explorer_urls
 from ethsource_local.runner import Layout
 
 from . import system
@@ -47,7 +48,9 @@ def consumers(url: str) -> int:
 
 def run(args: argparse.Namespace, layout: Layout) -> dict:
     fake_url = f"{layout.url('fake-etherscan')}/v2/api"
-    os.environ.update({"ETHERSCAN_API_URL": fake_url, "ETHERSCAN_RATE_LIMIT": "1000000", "SCAN_QUEUE": QUEUE,
+    # Every explorer the fake's: the contracts Etherscan does not verify go on to its Sourcify and Blockscout.
+    os.environ.update({**explorer_urls(fake_url), "ETHERSCAN_RATE_LIMIT": "1000000", "SOURCIFY_RATE_LIMIT": "1000000",
+                       "BLOCKSCOUT_RATE_LIMIT": "1000000", "SCAN_QUEUE": QUEUE,
                        "SCAN_CONSUMER": "true", "SCAN_CONCURRENCY": str(args.concurrency),
                        "WEB_CONCURRENCY": str(args.processes), "LOG_LEVEL": "WARNING"})
     os.environ.pop("ETHERSCAN_API_KEYS", None)

@@ -1,5 +1,5 @@
-"""A scanner of a test's own: `ethsource serve scan` with settings of its own, a fake Etherscan and a queue of its
-own, for tests that vary what the scanner sees; submissions go through the library in this process."""
+"""A scanner of a test's own: `ethsource serve scan` with settings of its own, the fake explorers and a queue of
+its own, for tests that vary what the scanner sees; submissions go through the library in this process."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from ethsource.addresses import to_checksum
 from ethsource.config import Settings
 from ethsource.queue import Topology
 from ethsource.submission import Submission
-from ethsource_local.fake_etherscan import FakeConfig, running, shape_of
+from ethsource_local.fake_etherscan import FakeConfig, explorer_urls, running, shape_of
 from ethsource_local.fake_etherscan import stats as fake_stats
 from tests.conftest import serving, wait_until
 
@@ -88,7 +88,7 @@ def own_queue(service_env, fake_url: str, **settings) -> Iterator[tuple[dict[str
     """Settings with a scan queue of their own and the given fake, for this process and the scanners it starts;
     the queues are deleted afterwards."""
     env = {**service_env, "SCAN_QUEUE": f"{service_env['SCAN_QUEUE']}.{uuid.uuid4().hex[:6]}",
-           "ETHERSCAN_API_URL": fake_url, "ETHERSCAN_API_KEYS": "", **settings}
+           **explorer_urls(fake_url), "ETHERSCAN_API_KEYS": "", **settings}
     with configured(env) as effective:
         topology = Topology.from_settings(effective)
         connection = pika.BlockingConnection(pika.URLParameters(effective.rabbitmq_url))

@@ -22,7 +22,8 @@ run_blocking = blocking_runner("download")  # the query, decompressing and zippi
     409: (ErrorBody, "not scanned (yet), or the scan failed")})
 async def download(request: ApiRequest) -> Answer:
     """A contract's source"""
-    chain_id, address = parse_chain(request.query.chain_id), parse_address(request.path_params["address"])
+    chain_id = parse_chain(request.query.chain_id, services().chains)
+    address = parse_address(request.path_params["address"])
     return await run_blocking(_render, chain_id, address, request.query.format)
 
 

@@ -54,4 +54,4 @@ async def handler(event: dict, deadline: float) -> dict:
     try:
         return await scan_rabbitmq_event(event, scanning.scanner, deadline)
     finally:
-        await scanning.budget.release()  # the keys go to other invocations at once, not when their leases end
+        await scanning.release_budgets()  # the keys go to other invocations at once, not when their leases end

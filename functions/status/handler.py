@@ -24,7 +24,7 @@ watcher = Watcher(lambda keys: run_blocking(services().store.get_many, keys))
     304: (None, f"unchanged since the If-None-Match ETag (after `wait`, at most {MAX_WAIT_S:g} s)")})
 async def status(request: ApiRequest) -> Answer:
     """A contract's status"""
-    key = parse_chain(request.query.chain_id), parse_address(request.path_params["address"])
+    key = parse_chain(request.query.chain_id, services().chains), parse_address(request.path_params["address"])
     contract = await lookups(key)
     seen = (request.header(b"if-none-match") or b"").decode("latin-1")
     if seen and seen == etag(contract):

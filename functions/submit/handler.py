@@ -25,7 +25,7 @@ submissions = MicroBatcher(lambda batch: services().submitter.submit_many(batch)
 async def submit(request: ApiRequest) -> Answer:
     """Submit a contract"""
     asked = SubmitRequest.model_validate_json(request.body)
-    chain_id, address = parse_chain(asked.chain_id), parse_address(asked.address)
+    chain_id, address = parse_chain(asked.chain_id, services().chains), parse_address(asked.address)
     contract, queued = await submissions(Submission(chain_id, address, asked.refresh, REQUEST_ID.get(), traceparent()))
     location = f"/contracts/{address}?chain_id={chain_id}".encode()
     return Answer(202 if queued else 200, contract, [(b"location", location)])
@@ -35,7 +35,7 @@ async def submit(request: ApiRequest) -> Answer:
            responses={200: (BatchSubmitResponse, "one result per item, in order; a refused item has no status")})
 async def submit_batch(request: ApiRequest) -> Answer:
     """Submit up to 1000 contracts"""
-    entries = parse_batch(request.body, REQUEST_ID.get(), traceparent())
+    entries = parse_batch(request.body, services().chains, REQUEST_ID.get(), traceparent())
     accepted = [entry for entry in entries if isinstance(entry, Submission)]
     results = await run_blocking(services().submitter.submit_many, accepted) if accepted else []
     return Answer(200, batch_results(entries, results))

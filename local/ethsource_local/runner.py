@@ -1,8 +1,8 @@
 """Runs the whole function set on one machine: each function as its own process behind an nginx gateway.
 
-Without ETHERSCAN_API_KEYS the fake Etherscan runs too, playing a large paid plan (FAKE_PLAN_KEYS keys at
-FAKE_PLAN_RATE calls/s each, or ETHERSCAN_RATE_LIMIT), and the scanner is pointed at it with those keys. The API
-functions run a process per core (WEB_CONCURRENCY, when not set), the scanner one.
+Without ETHERSCAN_API_KEYS the fake explorers run too (Etherscan, Sourcify, Blockscout) and the functions are
+pointed at them, its Etherscan playing a large paid plan (FAKE_PLAN_KEYS keys at FAKE_PLAN_RATE calls/s each, or
+ETHERSCAN_RATE_LIMIT). The API functions run a process per core (WEB_CONCURRENCY, when not set), the scanner one.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import pymysql
 from ethsource.config import Settings
 from ethsource.db import connect_args, migrate
 from ethsource.serving import FUNCTIONS, HTTP_FUNCTIONS, PROJECT_ROOT
+from ethsource_local.fake_etherscan import explorer_urls
 
 GATEWAY_DIR = PROJECT_ROOT / "local" / "gateway"
 # Seconds between sweeps when SWEEP_INTERVAL is not set: the platforms' schedulers run sweep every minute.
@@ -82,7 +83,7 @@ class Runner:
         if not self.settings.etherscan_api_keys:
             keys = ",".join(f"local-fake-key-{n}" for n in range(1, FAKE_PLAN_KEYS + 1))
             rate = env.get("ETHERSCAN_RATE_LIMIT") or str(FAKE_PLAN_RATE)
-            env |= {"ETHERSCAN_API_URL": f"{self.layout.url('fake-etherscan')}/v2/api", "ETHERSCAN_API_KEYS": keys,
+            env |= {**explorer_urls(f"{self.layout.url('fake-etherscan')}/v2/api"), "ETHERSCAN_API_KEYS": keys,
                     "ETHERSCAN_RATE_LIMIT": rate}
             self._spawn("fake-etherscan", [sys.executable, "-m", "ethsource_local.fake_etherscan",
                                            "--port", str(self.layout.port("fake-etherscan")),

@@ -1,10 +1,10 @@
 """Ethereum address validation and EIP-55 checksums."""
 
 import re
+from collections.abc import Container
 
 from Crypto.Hash import keccak
 
-from .chains import SUPPORTED_CHAINS
 from .errors import InvalidInput
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
@@ -39,10 +39,8 @@ def address_or_none(raw: object) -> str | None:
         return None
 
 
-def parse_chain(chain_id: int) -> int:
-    if chain_id not in SUPPORTED_CHAINS:
-        raise InvalidInput(
-            f"chain_id {chain_id} is not supported; supported: {', '.join(map(str, SUPPORTED_CHAINS))}",
-            "unsupported_chain",
-        )
+def parse_chain(chain_id: int, accepted: Container[int]) -> int:
+    """The chain id when some source provider serves it (`accepted`: a ChainRegistry), else InvalidInput."""
+    if chain_id not in accepted:
+        raise InvalidInput(f"chain_id {chain_id} is not supported: no source provider serves it", "unsupported_chain")
     return chain_id

@@ -12,10 +12,37 @@ from urllib.parse import unquote, urlsplit
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from . import sourcify
 from .errors import ConfigError
 from .secrets import resolve_secrets
 
 DEFAULT_ETHERSCAN_API_URL = "https://api.etherscan.io/v2/api"
+PROVIDERS = ("etherscan", "sourcify", "blockscout")
+# The Blockscout instances that Blockscout itself hosts (its chainscout list, data/chains.json, hostedBy
+# "blockscout"), for the chains of Etherscan's built-in list and a few Etherscan does not serve.
+DEFAULT_BLOCKSCOUT_API_URLS = {
+    1: "https://eth.blockscout.com",
+    10: "https://explorer.optimism.io",
+    30: "https://rootstock.blockscout.com",
+    61: "https://etc.blockscout.com",
+    100: "https://gnosis.blockscout.com",
+    130: "https://unichain.blockscout.com",
+    137: "https://polygon.blockscout.com",
+    314: "https://filecoin.blockscout.com",
+    324: "https://zksync.blockscout.com",
+    1868: "https://soneium.blockscout.com",
+    8453: "https://base.blockscout.com",
+    10200: "https://gnosis-chiado.blockscout.com",
+    42161: "https://arbitrum.blockscout.com",
+    42170: "https://arbitrum-nova.blockscout.com",
+    42220: "https://celo.blockscout.com",
+    84532: "https://base-sepolia.blockscout.com",
+    421614: "https://arbitrum-sepolia.blockscout.com",
+    534352: "https://scroll.blockscout.com",
+    560048: "https://eth-hoodi.blockscout.com",
+    11155111: "https://eth-sepolia.blockscout.com",
+    11155420: "https://optimism-sepolia.blockscout.com",
+}
 
 
 def _comma_list(raw: object) -> object:
@@ -32,7 +59,34 @@ def _url_of(*schemes: str, example: str):
     return AfterValidator(check)
 
 
+def _known_providers(names: tuple[str, ...]) -> tuple[str, ...]:
+    if not names:
+        raise ValueError(f"must name at least one of {', '.join(PROVIDERS)}")
+    if unknown := [name for name in names if name not in PROVIDERS]:
+        raise ValueError(f"unknown provider {unknown[0]!r}; choose from {', '.join(PROVIDERS)}")
+    if len(set(names)) != len(names):
+        raise ValueError("names a provider twice")
+    return names
+
+
+def _chain_urls(raw: object) -> object:
+    """`chain_id=url,…` as {chain_id: url}; an entry is never echoed in the error (a URL can carry a key)."""
+    if not isinstance(raw, str):
+        return raw
+    urls = {}
+    for entry in _comma_list(raw):
+        chain, _, url = entry.partition("=")
+        if not (chain.strip().isdigit() and int(chain) > 0 and urlsplit(url.strip()).scheme in ("http", "https")):
+            raise ValueError("each entry must look like 10=https://explorer.optimism.io")
+        urls[int(chain)] = url.strip().rstrip("/")
+    if not urls:
+        raise ValueError("must name at least one instance (leave blockscout out of SOURCE_PROVIDERS for none)")
+    return urls
+
+
 CommaList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_list)]
+ChainUrls = Annotated[dict[int, str], NoDecode, BeforeValidator(_chain_urls)]
+CallsPerSecond = Annotated[float, Field(gt=0)]
 Seconds = Annotated[float, Field(gt=0)]
 
 
@@ -52,8 +106,17 @@ class Settings(BaseSettings):
         DEFAULT_ETHERSCAN_API_URL, validation_alias="ETHERSCAN_API_URL")
     etherscan_api_keys: CommaList = Field((), validation_alias="ETHERSCAN_API_KEYS", repr=False)
     # calls/s per key, for the whole deployment: every scanner instance draws on one shared budget
-    etherscan_rate_limit: float = Field(5.0, gt=0, validation_alias="ETHERSCAN_RATE_LIMIT")
-    etherscan_timeout_s: Seconds = Field(10.0, validation_alias="ETHERSCAN_TIMEOUT")
+    etherscan_rate_limit: CallsPerSecond = Field(5.0, validation_alias="ETHERSCAN_RATE_LIMIT")
+    etherscan_timeout_s: Seconds = Field(10.0, validation_alias="ETHERSCAN_TIMEOUT")  # of any provider's call
+    # asked in this order: the next when one has no verified source or does not serve the chain
+    source_providers: Annotated[CommaList, AfterValidator(_known_providers)] = Field(
+        PROVIDERS, validation_alias="SOURCE_PROVIDERS")
+    sourcify_api_url: Annotated[str, _url_of("http", "https", example="https://sourcify.dev/server")] = Field(
+        sourcify.DEFAULT_API_URL, validation_alias="SOURCIFY_API_URL")
+    blockscout_api_urls: ChainUrls = Field(DEFAULT_BLOCKSCOUT_API_URLS, validation_alias="BLOCKSCOUT_API_URLS")
+    # calls/s for the whole deployment, like Etherscan's: Sourcify's one server, each Blockscout instance
+    sourcify_rate_limit: CallsPerSecond = Field(2.0, validation_alias="SOURCIFY_RATE_LIMIT")
+    blockscout_rate_limit: CallsPerSecond = Field(3.0, validation_alias="BLOCKSCOUT_RATE_LIMIT")
     api_keys: CommaList = Field((), validation_alias="API_KEYS", repr=False)  # for the HTTP API; none: open
     scan_queue: str = Field("ethsource.scan", min_length=1, validation_alias="SCAN_QUEUE")
     scan_concurrency: int = Field(128, ge=1, validation_alias="SCAN_CONCURRENCY")  # explorer calls in flight

@@ -40,6 +40,15 @@ ETHERSCAN_DURATION = Histogram(
     "ethsource_etherscan_call_duration_seconds", "Time of one Etherscan call",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+# Every source provider's calls (Etherscan's too, besides the two above). result: ok (a verified source),
+# not_verified, unsupported_chain, rate_limited, unavailable (timeouts, 5xx, answers that are not its JSON),
+# too_large, invalid (an answer that cannot be a source tree), error (a final refusal)
+PROVIDER_CALLS = Counter("ethsource_provider_calls_total", "Calls to the source providers, by provider and result",
+                         ["provider", "result"])
+PROVIDER_DURATION = Histogram(
+    "ethsource_provider_call_duration_seconds", "Time of one call to a source provider", ["provider"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
 # The shared budgets (ethsource.budget); `key` is a hash of the API key, never the key.
 BUDGET_CALLS = Counter("ethsource_budget_calls_total", "Calls the shared budget let leave, by key", ["budget", "key"])
 BUDGET_WAITS = Counter("ethsource_budget_waits_total", "Calls that waited for their turn", ["budget"])

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from .addresses import parse_address, parse_chain
+from .addresses import parse_address
 from .errors import AppError, InvalidInput
 
 MAX_BATCH_ITEMS = 1000
@@ -128,14 +128,16 @@ class PoisonMessage(AppError):
 
 
 class ScanItem(BaseModel):
-    """One contract to scan, with the id of the request that asked for it and, when tracing, its trace context."""
+    """One contract to scan, with the id of the request that asked for it and, when tracing, its trace context; a
+    retry names the provider it resumes at (None, as in messages of earlier versions: the first)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    chain_id: int
+    chain_id: int = Field(gt=0)
     address: str
     request_id: str | None = None
     traceparent: str | None = None
+    provider: str | None = None
 
     @property
     def key(self) -> tuple[int, str]:
@@ -164,8 +166,9 @@ class ScanMessage(BaseModel):
             if isinstance(document, dict) and "contracts" not in document:
                 document = {"contracts": [document]}
             message = cls.model_validate(document)
-            return cls(contracts=tuple(item.model_copy(update={"chain_id": parse_chain(item.chain_id),
-                                                               "address": parse_address(item.address)})
+            # No check of the chain here: it was accepted at submission, and a chain no provider serves (any
+            # more) ends as an outcome of its own, unsupported_chain, rather than a dead letter.
+            return cls(contracts=tuple(item.model_copy(update={"address": parse_address(item.address)})
                                        for item in message.contracts))
         except (ValueError, AppError) as exc:  # json and pydantic errors are ValueErrors
             raise PoisonMessage(f"unusable scan message: {str(exc)[:200]}") from None

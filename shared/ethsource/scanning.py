@@ -10,7 +10,8 @@ well as against MariaDB and RabbitMQ. What it promises:
 - Contracts are claimed only as fast as the budget lets their calls leave, so PROCESS means being scanned.
 - Outcomes are committed before `scan` returns, and the caller acks the message only then.
 - A passing fault puts the contract back to CREATED with a message in the delay queue of that attempt, in the
-  same transaction; after the last attempt it ends ERROR with the last reason.
+  same transaction, naming the provider the retry resumes at; after the last attempt it ends ERROR with the last
+  reason.
 - Concurrent scans share their claims and their writes: one transaction each for many contracts.
 """
 
@@ -83,9 +84,12 @@ class _Outcome:
 
 
 class Scanner:
+    """Scans with `fetch(chain_id, address, resume_at)` (a ProviderChain's), its claims paced on `budget`."""
+
     def __init__(self, *, store: ContractStore, publisher: Publisher, topology: Topology,
-                 fetch: Callable[[int, str], Awaitable[ContractSource]], budget: Budget, policy: RetryPolicy,
-                 lease_s: float, call_timeout_s: float, concurrency: int, run_blocking: Callable[..., Awaitable],
+                 fetch: Callable[[int, str, str | None], Awaitable[ContractSource]], budget: Budget,
+                 policy: RetryPolicy, lease_s: float, call_timeout_s: float, concurrency: int,
+                 run_blocking: Callable[..., Awaitable],
                  clock: Callable[[], float] = time.monotonic, rng: Callable[[], float] = random.random):
         self._store, self._publisher, self._topology, self._fetch = store, publisher, topology, fetch
         self._budget, self._policy, self._lease_s, self._call_timeout_s = budget, policy, lease_s, call_timeout_s
@@ -189,11 +193,12 @@ class Scanner:
 
     async def _fetch_outcome(self, item: ScanItem, claim: bytes, claimed: Claimed) -> _Outcome:
         try:
-            source = await self._fetch(item.chain_id, item.address)
+            source = await self._fetch(item.chain_id, item.address, item.provider)
         except ProviderError as exc:
             if exc.transient and self._policy.allows_another(claimed.attempts):
-                return _Outcome(claim, claimed, item, ScanOutcome.RETRY, error=(exc.code, exc.message))
-            code = "etherscan_unavailable" if exc.transient else exc.code
+                retry = item.model_copy(update={"provider": exc.resume_at}) if exc.resume_at else item
+                return _Outcome(claim, claimed, retry, ScanOutcome.RETRY, error=(exc.code, exc.message))
+            code = f"{exc.provider}_unavailable" if exc.transient else exc.code
             return _Outcome(claim, claimed, item, ScanOutcome.ERROR, error=(code, exc.message))
         except SourceError as exc:
             return _Outcome(claim, claimed, item, ScanOutcome.ERROR, error=(exc.code, exc.message))

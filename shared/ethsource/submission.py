@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Container
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -63,9 +64,10 @@ class Submitter:
         return results
 
 
-def parse_batch(body: bytes, request_id: str | None, traceparent: str | None) -> list[Submission | BatchRefused]:
-    """Each item of a batch as a Submission, or refused with its own error, by the rules of one submission; the
-    whole body is refused (InvalidInput) only when it is not `{"contracts": [1 to 1000 items]}`."""
+def parse_batch(body: bytes, chains: Container[int], request_id: str | None,
+                traceparent: str | None) -> list[Submission | BatchRefused]:
+    """Each item of a batch as a Submission, or refused with its own error, by the rules of one submission (a chain
+    in `chains`); the whole body is refused (InvalidInput) only when it is not `{"contracts": [1 to 1000 items]}`."""
     try:
         document = json.loads(body)
     except ValueError:
@@ -78,7 +80,7 @@ def parse_batch(body: bytes, request_id: str | None, traceparent: str | None) ->
     for item in items:
         try:
             asked = SubmitRequest.model_validate(item)
-            entries.append(Submission(parse_chain(asked.chain_id), parse_address(asked.address), asked.refresh,
+            entries.append(Submission(parse_chain(asked.chain_id, chains), parse_address(asked.address), asked.refresh,
                                       request_id, traceparent))
         except (ValidationError, InvalidInput) as exc:
             error = invalid_input(exc) if isinstance(exc, ValidationError) else exc

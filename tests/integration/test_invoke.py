@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ethsource_local.fake_etherscan import FakeConfig, running
+from ethsource_local.fake_etherscan import FakeConfig, explorer_urls, running
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 EVENTS = PROJECT_ROOT / "local" / "events"
@@ -23,7 +23,7 @@ ADDRESS = "0xdAC17F958D2ee523a2206206994597C13D831ec7"  # the address in the shi
 @pytest.fixture(scope="module")
 def invoke(service_env, db):
     with running(FakeConfig()) as fake_url:
-        env = {**os.environ, **service_env, "ETHERSCAN_API_URL": fake_url}
+        env = {**os.environ, **service_env, **explorer_urls(fake_url)}
 
         def run(function: str, event: str) -> dict:
             done = subprocess.run([sys.executable, "-m", "ethsource.cli", "invoke", function,

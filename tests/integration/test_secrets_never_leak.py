@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from ethsource.serving import FUNCTIONS
-from ethsource_local.fake_etherscan import FakeConfig, address_with_shape, running
+from ethsource_local.fake_etherscan import FakeConfig, address_with_shape, explorer_urls, running
 from tests.conftest import running_system
 
 DB_USER, MQ_USER = f"es_secret_{uuid.uuid4().hex[:6]}", f"es_secret_{uuid.uuid4().hex[:6]}"
@@ -39,7 +39,7 @@ def test_no_secret_reaches_logs_answers_metrics_or_spans(service_env, users_with
                                                          tmp_path):
     seen: list[str] = []
     with running(FakeConfig(api_keys=(ETHERSCAN_KEY,))) as fake_url:
-        env = {**service_env, **users_with_passwords, "ETHERSCAN_API_URL": fake_url,
+        env = {**service_env, **users_with_passwords, **explorer_urls(fake_url),
                "ETHERSCAN_API_KEYS": ETHERSCAN_KEY, "API_KEYS": API_KEY, "LOG_LEVEL": "DEBUG",
                "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "200"}
         with running_system(env, tmp_path / "run.log") as system:

@@ -31,6 +31,10 @@ NO_DATA_IN_A_SHORT_RUN = {
     'ethsource_etherscan_calls_total{result="rate_limited"}': "the test system's fake Etherscan has no rate limit",
     'ethsource_etherscan_calls_total{result="auth_error"}': "without configured keys the fake accepts any key",
     'ethsource_etherscan_calls_total{result="unavailable"}': "the test system's fake Etherscan injects no faults",
+    'ethsource_provider_calls_total{provider!="etherscan",result=~"unavailable|error"}':
+        "the test system's fake Sourcify and Blockscout inject no faults and refuse nothing",
+    'ethsource_provider_calls_total{provider!="etherscan",result="rate_limited"}':
+        "the test system's fake Sourcify and Blockscout have no rate limit",
     "mysql_up": "mysqld-exporter runs in docker-compose only, not in `make observe`",
     'up{job="mysqld"}': "no mysqld-exporter to scrape here (see mysql_up)",
     'up{job="rabbitmq"}': "the shared test broker's rabbitmq_prometheus plugin is left as it is: off",

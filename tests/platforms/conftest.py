@@ -26,7 +26,7 @@ import pytest
 from ethsource import services
 from ethsource.invoke import LocalContext
 from ethsource.serving import FUNCTIONS, load
-from ethsource_local.fake_etherscan import FakeConfig, address_with_shape, running
+from ethsource_local.fake_etherscan import FakeConfig, address_with_shape, explorer_urls, running
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 # The addresses the event files carry, in the order `load_event` replaces them.
@@ -71,7 +71,7 @@ class Functions:
 @pytest.fixture(scope="package")
 def functions(service_env, db) -> Iterator[Functions]:
     with running(FakeConfig()) as fake_url:
-        env = {**service_env, "SCAN_QUEUE": f"{service_env['SCAN_QUEUE']}.platforms", "ETHERSCAN_API_URL": fake_url}
+        env = {**service_env, "SCAN_QUEUE": f"{service_env['SCAN_QUEUE']}.platforms", **explorer_urls(fake_url)}
         with environment(env):
             yield Functions({name: load(name) for name in FUNCTIONS}, fake_url)
             queues = services.services().topology.all_queues

@@ -83,7 +83,9 @@ def etherscan_replies(service_env, db):
     replies: dict[str, Reply] = {}
     loop = asyncio.new_event_loop()
     with (ScriptedEtherscan(lambda _, address: replies.get(address.lower())) as stand_in,
-          library_settings(service_env, ETHERSCAN_API_URL=stand_in.url, SCAN_MAX_ATTEMPTS=str(MAX_ATTEMPTS),
+          # Etherscan alone: what it answers is the outcome (tests/security/test_provider_answers.py: the others).
+          library_settings(service_env, SOURCE_PROVIDERS="etherscan", ETHERSCAN_API_URL=stand_in.url,
+                           SCAN_MAX_ATTEMPTS=str(MAX_ATTEMPTS),
                            SCAN_RETRY_BASE_DELAY="600", SCAN_MAX_SOURCE_BYTES=str(LIMIT_BYTES),
                            ETHERSCAN_RATE_LIMIT="1000")):
         yield replies, loop

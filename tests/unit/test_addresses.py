@@ -35,7 +35,8 @@ def test_mixed_case_with_a_wrong_checksum_is_refused_naming_the_right_one():
 
 
 def test_unsupported_chain_is_refused_and_supported_ones_pass():
-    assert parse_chain(8453) == 8453
+    assert parse_chain(8453, {1, 8453}) == 8453
     with pytest.raises(InvalidInput) as error:
-        parse_chain(424242)
+        parse_chain(424242, {1, 8453})
     assert error.value.code == "unsupported_chain"
+    assert "424242" in error.value.message

@@ -27,3 +27,41 @@ def test_secrets_stay_out_of_repr_but_are_known():
                                   "RABBITMQ_URL": "amqp://u:s3cret-mq@mq:5672/%2F"})
     assert not any(secret in repr(settings) for secret in ("s3cret-db", "s3cret-mq", "KEY123"))
     assert set(settings.secrets) == {"s3cret-db", "s3cret-mq", "KEY123"}
+
+
+def test_providers_default_to_etherscan_then_sourcify_then_blockscout():
+    settings = Settings.from_env({})
+    assert settings.source_providers == ("etherscan", "sourcify", "blockscout")
+    assert settings.sourcify_api_url == "https://sourcify.dev/server"
+    assert settings.blockscout_api_urls[1] == "https://eth.blockscout.com"
+    assert all(url.startswith("https://") for url in settings.blockscout_api_urls.values())
+
+
+def test_providers_are_taken_in_the_order_given():
+    assert Settings.from_env({"SOURCE_PROVIDERS": " sourcify,etherscan "}).source_providers == ("sourcify", "etherscan")
+
+
+@pytest.mark.parametrize("value, reason", [("etherscan,sourcefy", "unknown provider 'sourcefy'"),
+                                           (",", "at least one"), ("sourcify,sourcify", "twice")])
+def test_a_wrong_provider_list_says_what_is_wrong(value, reason):
+    with pytest.raises(ConfigError, match=f"SOURCE_PROVIDERS: .*{reason}"):
+        Settings.from_env({"SOURCE_PROVIDERS": value})
+
+
+def test_blockscout_instances_are_read_by_chain():
+    settings = Settings.from_env({"BLOCKSCOUT_API_URLS": "10=https://explorer.optimism.io/, 100 = http://x:4000"})
+    assert settings.blockscout_api_urls == {10: "https://explorer.optimism.io", 100: "http://x:4000"}
+
+
+@pytest.mark.parametrize("value", ["optimism=https://x", "0=https://x", "10=ftp://x", "10", ",", "10=https://x,"
+                                   "mainnet=https://user:s3cret@x"])
+def test_a_malformed_blockscout_map_is_refused_without_echoing_it(value):
+    with pytest.raises(ConfigError, match="BLOCKSCOUT_API_URLS") as error:
+        Settings.from_env({"BLOCKSCOUT_API_URLS": value})
+    assert "s3cret" not in str(error.value) and "x," not in str(error.value)
+
+
+@pytest.mark.parametrize("name", ["SOURCIFY_RATE_LIMIT", "BLOCKSCOUT_RATE_LIMIT"])
+def test_provider_rate_limits_must_be_positive(name):
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: "0"})

@@ -384,7 +384,32 @@ def test_stats_count_calls_per_key_and_reset_zeroes_them(client):
     zero = {"calls": 0, "over_budget": 0, "rate_limited": 0, "faults": {"error": 0, "timeout": 0, "rate_limit": 0},
             "per_key_per_second": {}, "max_per_key_per_second": {}}
     assert after == {**zero, "calls_by_provider": {"etherscan": 0, "sourcify": 0, "blockscout": 0},
-                     "providers": {"etherscan": zero, "sourcify": zero, "blockscout": zero}}
+                     "providers": {"etherscan": zero, "sourcify": zero, "blockscout": zero}, "chain_lists": zero}
+
+
+def test_chain_list_calls_count_apart_from_the_contract_calls(client):
+    with running(FakeConfig()) as url:
+        urls = explorer_urls(url, [1])
+        client.get(url.replace("/v2/api", "/v2/chainlist"))
+        client.get(f"{urls['SOURCIFY_API_URL']}/chains")
+        counters = stats(client, url)
+
+    assert counters["calls"] == 0
+    assert counters["calls_by_provider"] == {"etherscan": 0, "sourcify": 0, "blockscout": 0}
+    assert counters["chain_lists"]["calls"] == 2
+
+
+def test_blockscout_can_serve_chains_the_others_do_not(client):
+    address = address_with_shape("blockscout")
+    with running(FakeConfig(supported_chains=frozenset({1}), blockscout_chains=frozenset({1, 777}))) as url:
+        root = url.removesuffix("/v2/api")
+        blockscout = client.get(f"{root}/blockscout/777/api/v2/smart-contracts/{address}")
+        sourcify = client.get(f"{root}/sourcify/server/v2/contract/777/{address}")
+        etherscan = call(client, url, address, chainid=777)
+
+    assert blockscout.status_code == 200 and blockscout.json()["is_verified"] is True
+    assert sourcify.status_code == 404 and sourcify.json()["customCode"] == "unsupported_chain"
+    assert "unsupported chainid" in etherscan["result"]
 
 
 def test_each_explorer_counts_its_own_calls_and_the_top_level_counters_stay_etherscans(client):

@@ -5,7 +5,9 @@ provider's own rate-limit answer) at given rates, a per-key rate limit, and coun
 that let tests and load runs check what a real explorer would have seen, such as calls per key per second.
 Etherscan's key is its ``apikey`` parameter, Blockscout's too (optional there); Sourcify takes none, so its
 calls count under ``(none)``, as one client's would. The top-level counters are Etherscan's, as they were
-before the other explorers came; ``calls_by_provider`` and ``providers`` hold every provider's.
+before the other explorers came; ``calls_by_provider`` and ``providers`` hold every provider's. Calls for the
+chain lists (Etherscan's ``/v2/chainlist``, Sourcify's ``/chains``) count under ``chain_lists`` alone, so that
+a service refreshing them leaves the contract calls a test counts unchanged.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from . import blockscout_api, etherscan_api, sourcify_api
 from .chains import DEFAULT_CHAINS
 
 PROVIDERS = ("etherscan", "sourcify", "blockscout")
+CHAIN_LISTS = "chain_lists"  # the counters of the chain-list routes, whichever provider's
 STATS_KEEP_SECONDS = 120
 FAULT_KINDS = ("error", "timeout", "rate_limit")
 NO_KEY = "(none)"  # the stats label of calls made without a key
@@ -51,6 +54,7 @@ class FakeConfig:
     rate_limit_rate: float = 0  # fraction of calls answered with the provider's rate-limit error
     hang_s: float = 30
     supported_chains: frozenset[int] = field(default=DEFAULT_CHAINS)
+    blockscout_chains: frozenset[int] | None = None  # the chains with a Blockscout instance; None: supported_chains
 
     def __post_init__(self) -> None:
         rates = (self.error_rate, self.timeout_rate, self.rate_limit_rate)
@@ -117,6 +121,7 @@ def stats_json(stats: dict[str, Stats]) -> dict:
         **stats["etherscan"].as_json(),
         "calls_by_provider": {name: stats[name].calls for name in PROVIDERS},
         "providers": {name: stats[name].as_json() for name in PROVIDERS},
+        CHAIN_LISTS: stats[CHAIN_LISTS].as_json(),
     }
 
 
@@ -127,8 +132,10 @@ Answer = Callable[..., Response]
 
 def create_app(config: FakeConfig | None = None) -> Starlette:
     config = config or FakeConfig()
-    stats = {name: Stats() for name in PROVIDERS}
-    chains = config.supported_chains
+    stats = {name: Stats() for name in (*PROVIDERS, CHAIN_LISTS)}
+    chains_of = {provider: config.supported_chains for provider in PROVIDERS}
+    if config.blockscout_chains is not None:
+        chains_of["blockscout"] = config.blockscout_chains
     error_below = config.error_rate
     timeout_below = error_below + config.timeout_rate
     rate_limit_below = timeout_below + config.rate_limit_rate
@@ -140,8 +147,8 @@ def create_app(config: FakeConfig | None = None) -> Starlette:
         "blockscout": blockscout_api.rate_limited,
     }
 
-    def counted(provider: str, answer: Answer) -> Callable[[Request], object]:
-        counters, (rate_limit, budget) = stats[provider], config.limits(provider)
+    def counted(provider: str, answer: Answer, counters_name: str | None = None) -> Callable[[Request], object]:
+        counters, (rate_limit, budget) = stats[counters_name or provider], config.limits(provider)
 
         async def endpoint(request: Request) -> Response:
             key = "" if provider == "sourcify" else request.query_params.get("apikey", "")
@@ -181,9 +188,10 @@ def create_app(config: FakeConfig | None = None) -> Starlette:
     explorer_routes = (
         ("/v2/api", "etherscan", getsourcecode),
         ("/api", "etherscan", getsourcecode),
-        ("/v2/chainlist", "etherscan", partial(etherscan_api.chainlist, rate_limited_body=etherscan_rate_limited)),
+        ("/v2/chainlist", "etherscan", partial(etherscan_api.chainlist, rate_limited_body=etherscan_rate_limited),
+         CHAIN_LISTS),
         ("/sourcify/server/v2/contract/{chain_id}/{address}", "sourcify", sourcify_api.contract),
-        ("/sourcify/server/chains", "sourcify", sourcify_api.chains_list),
+        ("/sourcify/server/chains", "sourcify", sourcify_api.chains_list, CHAIN_LISTS),
         ("/blockscout/{chain_id}/api/v2/smart-contracts/{address}", "blockscout", blockscout_api.smart_contract),
     )
 
@@ -197,8 +205,9 @@ def create_app(config: FakeConfig | None = None) -> Starlette:
 
     app = Starlette(
         routes=[
-            *(Route(path, counted(provider, partial(answer, chains=chains)), methods=["GET"])
-              for path, provider, answer in explorer_routes),
+            *(Route(path, counted(provider, partial(answer, chains=chains_of[provider]), *counters_name),
+                    methods=["GET"])
+              for path, provider, answer, *counters_name in explorer_routes),
             Route("/_fake/stats", get_stats, methods=["GET"]),
             Route("/_fake/reset", reset_stats, methods=["POST"]),
         ]

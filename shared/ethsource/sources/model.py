@@ -18,8 +18,10 @@ class ProviderError(Exception):
 
     `transient` ones (rate limit, 5xx, a page that is not the provider's JSON) are worth retrying; the rest are
     final. `code` is one of `<provider>_rate_limited`, `<provider>_unavailable`, `<provider>_error`, or
-    `unsupported_chain`.
+    `unsupported_chain`. `resume_at` names the provider a retry starts at (set by the provider chain).
     """
+
+    resume_at: str | None = None
 
     def __init__(self, provider: str, code: str, message: str, *, transient: bool):
         super().__init__(message)
