@@ -5,7 +5,6 @@ services are always brought back and awaited, whatever the test did."""
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import wait_until
 from tests.faults.rig import ensure_connected
 
 HERE = Path(__file__).resolve().parent
@@ -68,11 +68,7 @@ class Service:
             self._wait(self.stopped_command, "stopped")
 
     def _wait(self, command: tuple[str, ...], state: str, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not _succeeds(command):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} is not {state} after {timeout:g} s")
-            time.sleep(0.5)
+        wait_until(lambda: _succeeds(command), timeout, f"{self.name} is {state}", interval=0.5)
 
 
 RABBITMQ = Service(
