@@ -97,7 +97,7 @@ class Runner:
         for name in FUNCTIONS:
             self._spawn(name, [sys.executable, "-m", "ethsource.cli", "serve", name, "--host", "127.0.0.1",
                                "--port", str(self.layout.port(name))], self.function_env(name, env))
-        self._spawn("gateway", self._gateway_command(), env, stop_signal=signal.SIGQUIT)  # nginx: graceful stop
+        self._spawn("gateway", self.gateway_command(), env, stop_signal=signal.SIGQUIT)  # nginx: graceful stop
 
     @staticmethod
     def function_env(name: str, env: Mapping[str, str]) -> dict[str, str]:
@@ -117,7 +117,7 @@ class Runner:
             **{f"{name.upper()}_UPSTREAM": f"127.0.0.1:{self.layout.port(name)}" for name in FUNCTIONS},
         )
 
-    def _gateway_command(self) -> list[str]:
+    def gateway_command(self) -> list[str]:
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         if not Path(nginx).exists():
             raise SystemExit("nginx is needed for the local gateway: `make services` (or apt-get install nginx-light)")

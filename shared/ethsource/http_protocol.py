@@ -44,7 +44,7 @@ class FunctionHttpProtocol(HttpToolsProtocol):
         # httptools could not parse the request (a bad request line, header or framing; raw non-ASCII bytes
         # in the path): uvicorn answers text/plain "Invalid HTTP request received." and closes.
         self._refuse(400, "bad_request", "the request is not valid HTTP/1.1 (its request line, a header or the"
-                                         " body's framing)")
+                                         " framing of its body)")
 
     def _headers_too_slow(self) -> None:
         self._header_deadline = None
