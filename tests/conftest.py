@@ -27,6 +27,8 @@ from ethsource_local.runner import PROCESSES, Layout
 from tests.otlp_receiver import OtlpReceiver
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# Every event file, those shipped for `ethsource invoke` and `sam local invoke` and those only the tests use.
+EVENTS = PROJECT_ROOT / "local" / "events"
 RUN_ID = uuid.uuid4().hex[:8]
 
 
