@@ -27,9 +27,21 @@ from ethsource_local.runner import PROCESSES, Layout
 from tests.otlp_receiver import OtlpReceiver
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+TESTS = PROJECT_ROOT / "tests"
+MARKERS = ("unit", "integration", "platforms", "deploy", "observability", "security", "faults")  # = their folders
 # Every event file, those shipped for `ethsource invoke` and `sam local invoke` and those only the tests use.
 EVENTS = PROJECT_ROOT / "local" / "events"
 RUN_ID = uuid.uuid4().hex[:8]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Each test gets the marker of its folder under tests/ (registered in pyproject.toml), and the fault tests,
+    which stop the shared services, run last: no other test meets an outage of theirs."""
+    for item in items:
+        folder = Path(item.path).relative_to(TESTS).parts[0]
+        if folder in MARKERS:
+            item.add_marker(folder)
+    items.sort(key=lambda item: item.get_closest_marker("faults") is not None)  # stable: each group keeps its order
 
 
 def free_port_block(size: int) -> int:

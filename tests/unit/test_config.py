@@ -27,3 +27,12 @@ def test_secrets_stay_out_of_repr_but_are_known():
                                   "RABBITMQ_URL": "amqp://u:s3cret-mq@mq:5672/%2F"})
     assert not any(secret in repr(settings) for secret in ("s3cret-db", "s3cret-mq", "KEY123"))
     assert set(settings.secrets) == {"s3cret-db", "s3cret-mq", "KEY123"}
+
+
+@pytest.mark.parametrize("sweep_after, scan_lease", [("60", "120"), ("120", "120")])
+def test_a_sweep_after_not_longer_than_the_scan_lease_is_refused_naming_both(sweep_after, scan_lease):
+    # Shorter, and a sweep would take rows from scans still running.
+    with pytest.raises(ConfigError, match=rf"SWEEP_AFTER \({sweep_after} s\) must be longer than SCAN_LEASE "
+                                          rf"\({scan_lease} s\)"):
+        Settings.from_env({"SWEEP_AFTER": sweep_after, "SCAN_LEASE": scan_lease})
+    assert Settings.from_env({"SWEEP_AFTER": "121", "SCAN_LEASE": scan_lease}).sweep_after_s == 121
