@@ -167,6 +167,22 @@ def test_bad_address_in_a_path_is_a_422(system, path):
     assert answer.json()["error"]["code"] in ("malformed_address", "bad_checksum")
 
 
+@pytest.mark.parametrize("query", ["chain_id=1.0", "chain_id=%2B1", "chain_id=01", "chain_id=%201", "chain_id=1_0",
+                                   "chain_id=1&chain_id=1"])
+@pytest.mark.parametrize("route", ["", "/source"])
+def test_through_the_gateway_a_query_value_is_taken_only_in_its_one_canonical_form(system, route, query):
+    answer = system.http.get(f"/contracts/{address_with_shape('solidity_single', 2)}{route}?{query}")
+    assert answer.status_code == 422 and answer.json()["error"]["code"] == "invalid_request"
+
+
+def test_through_the_gateway_head_answers_as_get_without_a_body(system):
+    address = address_with_shape("solidity_single", 2)  # submitted and scanned by an earlier test, or not: 200/404
+    for path in (f"/contracts/{address}", f"/contracts/{address}/source", f"/contracts/{address}?chain_id=1"):
+        get, head = system.http.get(path), system.http.head(path)
+        assert (head.status_code, head.content) == (get.status_code, b"")
+        assert head.headers["content-type"] == get.headers["content-type"]
+
+
 def test_unknown_contract_is_404_for_status_and_download(system):
     address = address_with_shape("solidity_single", 99)
     for path in (f"/contracts/{address}", f"/contracts/{address}/source"):
