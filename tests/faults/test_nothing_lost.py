@@ -95,8 +95,10 @@ def test_a_broker_restart_during_a_flow_loses_nothing(service_env, db, tmp_path,
 
 def test_a_database_outage_during_a_flow_loses_nothing(service_env, db, tmp_path, mariadb):
     addresses = fresh_addresses(BATCH)
+    # A short lease: the contracts whose outcome could not be stored are taken again 5 s after their claim.
     with (running(SLOW_ETHERSCAN) as fake_url,
-          library_settings(service_env, ETHERSCAN_API_URL=fake_url, SCAN_CONCURRENCY="4") as settings,
+          library_settings(service_env, ETHERSCAN_API_URL=fake_url, SCAN_CONCURRENCY="4",
+                           SCAN_LEASE="5") as settings,
           scanner(tmp_path / "scanner.log") as scan):
         submit_all(addresses)
         wait_mid_flow(db, addresses)
