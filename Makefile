@@ -24,7 +24,7 @@ test: deps audit
 	$(UV) sync --frozen --quiet --group load  # tests/integration/test_load_script.py runs the load script
 	$(UV) run ruff check .
 	$(UV) run cfn-lint template.yaml
-	$(UV) run pytest
+	$(UV) run pytest --durations=15  # and the 15 slowest tests
 
 # Known vulnerabilities in every locked dependency, all groups (pip-audit, with PyPI's advisory data for each
 # pinned version). A finding fails: raise the pin (`uv lock --upgrade-package X`), or add `--ignore-vuln ID`

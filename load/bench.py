@@ -32,6 +32,7 @@ from ethsource.config import Settings
 from ethsource.db import connect_args, database_name
 from ethsource.queue import Topology
 from ethsource.serving import PROJECT_ROOT
+from ethsource_local.processes import Process, started
 from ethsource_local.runner import Layout
 
 from . import loadtest, system
@@ -179,22 +180,11 @@ def answers(url: str) -> bool:
 @contextmanager
 def serving(command: list[str], log_path: Path, ready: Callable[[str], bool], env: dict[str, str] | None = None):
     """Run a server process until the block ends; its output goes to log_path, and ready(output) says when."""
-    with open(log_path, "w") as log:  # a file, not a pipe: a full pipe would block the server
-        process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                   env={**os.environ, **(env or {})})
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while not ready(log_path.read_text()):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"{' '.join(command)} did not start; see {log_path}")
-            time.sleep(0.2)
+    log_path.unlink(missing_ok=True)  # each phase's log starts empty
+    process = Process(log_path.stem, command, log_path=log_path, env={**os.environ, **(env or {})})
+    with started(process, lambda: ready(process.log_text()), READY_TIMEOUT_S, f"it is ready (see {log_path})",
+                 stop_timeout=60):
         yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def warm_up(url: str, args: argparse.Namespace) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 import uuid
@@ -26,10 +25,12 @@ from ethsource import services
 from ethsource.addresses import to_checksum
 from ethsource.db import connect_args, migrate
 from ethsource.queue import Topology, queue_stats
-from ethsource.serving import PROJECT_ROOT
 from ethsource.submission import Submission
 from ethsource_local.fake_etherscan import FakeConfig, running
 from ethsource_local.fake_etherscan import stats as fake_stats
+from ethsource_local.processes import Process, stop_all, wait_until
+
+SETTLE_TIMEOUT_S = 600
 
 
 def run(args: argparse.Namespace, instances: int, logs: Path) -> dict:
@@ -49,10 +50,11 @@ def run(args: argparse.Namespace, instances: int, logs: Path) -> dict:
         settings = services.services().settings
         topology = Topology.from_settings(settings)
         services.services().publisher.ping()  # declares the queues
-        fleet = [start_scanner(port, logs / f"scanner-{instances}-{n}.log")
+        fleet = [scanner(port, logs / f"scanner-{instances}-{n}.log").start()
                  for n, port in enumerate(range(args.port, args.port + instances))]
         try:
-            wait_for(lambda: queue_stats(settings.rabbitmq_url, [topology.queue])[topology.queue][1] == instances)
+            wait_until(lambda: queue_stats(settings.rabbitmq_url, [topology.queue])[topology.queue][1] == instances,
+                       60, "the scanners all consume the queue")
             addresses = [to_checksum("0x" + os.urandom(20).hex()) for _ in range(args.contracts)]
             submitter = services.services().submitter
             started = time.monotonic()
@@ -61,10 +63,7 @@ def run(args: argparse.Namespace, instances: int, logs: Path) -> dict:
             errors = wait_terminal(addresses)
             elapsed = time.monotonic() - started
         finally:
-            for process in fleet:
-                process.terminate()
-            for process in fleet:
-                process.wait(30)
+            stop_all(fleet)
         stats = fake_stats(fake_url)
         delete_queues(settings.rabbitmq_url, topology)
     budget = args.keys * args.rate
@@ -79,18 +78,10 @@ def run(args: argparse.Namespace, instances: int, logs: Path) -> dict:
     }
 
 
-def start_scanner(port: int, log_path: Path) -> subprocess.Popen:
-    command = [sys.executable, "-m", "ethsource.cli", "serve", "scan", "--host", "127.0.0.1", "--port", str(port)]
-    with open(log_path, "w") as log:
-        return subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
-
-
-def wait_for(condition, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise SystemExit("the scanners did not all start consuming")
-        time.sleep(0.2)
+def scanner(port: int, log_path: Path) -> Process:
+    log_path.unlink(missing_ok=True)
+    return Process(log_path.stem, [sys.executable, "-m", "ethsource.cli", "serve", "scan", "--host", "127.0.0.1",
+                                   "--port", str(port)], log_path=log_path)
 
 
 def steady_rate(per_key_per_second: dict[str, dict[str, int]]) -> float:
@@ -108,12 +99,12 @@ def wait_terminal(addresses: list[str]) -> dict[str, int]:
     conn = pymysql.connect(**{**connect_args(services.services().settings.database_url), "autocommit": True})
     placeholders = ", ".join(["%s"] * len(addresses))
     with conn.cursor() as cursor:
-        while True:
+        def settled() -> bool:
             cursor.execute(f"SELECT COUNT(*) FROM contracts WHERE chain_id = 1 AND address IN ({placeholders})"
                            " AND status IN ('CREATED', 'PROCESS')", addresses)
-            if cursor.fetchone()[0] == 0:
-                break
-            time.sleep(0.2)
+            return cursor.fetchone()[0] == 0
+
+        wait_until(settled, SETTLE_TIMEOUT_S, "every contract is SUCCESS or ERROR", interval=0.2)
         cursor.execute(f"SELECT error_code, COUNT(*) FROM contracts WHERE chain_id = 1 AND address IN ({placeholders})"
                        " AND status = 'ERROR' GROUP BY error_code", addresses)
         errors = dict(cursor.fetchall())

@@ -9,13 +9,12 @@ Telegram settings from the environment.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ import httpx
 import yaml
 
 from ethsource.serving import FUNCTIONS, PROJECT_ROOT
+from ethsource_local.processes import Process, ProcessFailed, stop_all, wait_until
 from ethsource_local.runner import Layout
 
 OBSERVABILITY = Path(__file__).resolve().parent
@@ -51,11 +51,18 @@ def native_addresses(layout: Layout, *, prometheus: int, alertmanager: int, node
     return addresses
 
 
-def prometheus_config(addresses: Mapping[str, str]) -> dict:
-    """prometheus.yml with its targets moved to `addresses`; jobs and Alertmanagers without one are left out."""
+def runner_address(layout: Layout) -> str:
+    return f"127.0.0.1:{layout.port('runner')}"
+
+
+def prometheus_config(addresses: Mapping[str, str], runner: str | None = None) -> dict:
+    """prometheus.yml with its targets moved to `addresses`; jobs and Alertmanagers without one are left out.
+    With `runner` (host:port), a job for the local runner's own metrics (its restarts), which compose has not."""
     config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
     config["rule_files"] = [str(PROMETHEUS_CONFIG.parent / pattern) for pattern in config.get("rule_files", [])]
     config["scrape_configs"] = [job for job in (_relocated(job, addresses) for job in config["scrape_configs"]) if job]
+    if runner:
+        config["scrape_configs"].append({"job_name": "ethsource-runner", "static_configs": [{"targets": [runner]}]})
     managers = [m for m in (_relocated(m, addresses) for m in config.get("alerting", {}).get("alertmanagers", [])) if m]
     if managers:
         config["alerting"]["alertmanagers"] = managers
@@ -109,33 +116,21 @@ def node_exporter(port: int) -> Service:
 
 
 @contextmanager
-def running(services: list[Service], log_dir: Path, timeout: float = 30) -> Iterator[dict[str, subprocess.Popen]]:
+def running(services: list[Service], log_dir: Path, timeout: float = 30) -> Iterator[dict[str, Process]]:
     """Starts the services (output in log_dir/<name>.log), waits until each answers, stops them on exit."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    processes: dict[str, subprocess.Popen] = {}
+    processes: dict[str, Process] = {}
     try:
         for service in services:
-            with open(log_dir / f"{service.name}.log", "w") as log:
-                processes[service.name] = subprocess.Popen(service.command, stdout=log, stderr=subprocess.STDOUT,
-                                                           start_new_session=True)
-        deadline = time.monotonic() + timeout
+            (log_dir / f"{service.name}.log").unlink(missing_ok=True)
+            processes[service.name] = Process(service.name, service.command,
+                                              log_path=log_dir / f"{service.name}.log").start()
         for service in services:
-            while not _answers(service.ready_url):
-                log_tail = (log_dir / f"{service.name}.log").read_text()[-2000:]
-                if processes[service.name].poll() is not None:
-                    raise RuntimeError(f"{service.name} exited:\n{log_tail}")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{service.name} did not answer at {service.ready_url}:\n{log_tail}")
-                time.sleep(0.1)
+            processes[service.name].wait_ready(lambda url=service.ready_url: _answers(url), timeout,
+                                               f"it answers at {service.ready_url}")
         yield processes
     finally:
-        for process in processes.values():
-            process.terminate()
-        for process in processes.values():
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_all(processes.values(), timeout=10)
 
 
 def _answers(url: str) -> bool:
@@ -187,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
 
     run_dir = PROJECT_ROOT / ".run" / "observe"
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config(addresses), sort_keys=False))
+    (run_dir / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config(addresses, runner_address(layout)),
+                                                              sort_keys=False))
     (run_dir / "alertmanager.yml").write_text(alertmanager_config(os.environ))
     services = [node_exporter(args.node_exporter_port),
                 alertmanager(run_dir / "alertmanager.yml", run_dir / "alertmanager-data", args.alertmanager_port),
@@ -209,14 +205,14 @@ def main(argv: list[str] | None = None) -> int:
                 print("  alerts stay in Alertmanager: set TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID to get them in "
                       "Telegram (README, Observe)")
             print(f"configs and logs: {run_dir}. Ctrl-C stops everything.", flush=True)
-            while all(process.poll() is None for process in processes.values()):
-                time.sleep(0.5)
-            exited = [name for name, process in processes.items() if process.poll() is not None]
+            wait_until(lambda: not all(process.running for process in processes.values()), math.inf,
+                       "one of them exits", interval=0.5)
+            exited = [name for name, process in processes.items() if not process.running]
             print(f"stopped: {', '.join(exited)} exited (see its log in {run_dir})", file=sys.stderr)
             return 1
     except KeyboardInterrupt:
         return 0
-    except RuntimeError as exc:
+    except ProcessFailed as exc:
         print(f"observe stopped: {exc}", file=sys.stderr)
         return 1
 

@@ -8,11 +8,9 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
@@ -24,22 +22,26 @@ import pytest
 from ethsource.config import Settings
 from ethsource.db import connect_args
 from ethsource.queue import Topology
-from ethsource.serving import FUNCTIONS
-from ethsource_local.runner import Layout
+from ethsource_local.processes import Process, started, wait_until
+from ethsource_local.runner import PROCESSES, Layout
 from tests.otlp_receiver import OtlpReceiver
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+TESTS = PROJECT_ROOT / "tests"
+MARKERS = ("unit", "integration", "platforms", "deploy", "observability", "security", "faults")  # = their folders
+# Every event file, those shipped for `ethsource invoke` and `sam local invoke` and those only the tests use.
+EVENTS = PROJECT_ROOT / "local" / "events"
 RUN_ID = uuid.uuid4().hex[:8]
 
 
-def wait_until(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.05) -> object:
-    """Poll `condition` until it is truthy and return it; fail, saying what was awaited, when it is not in time."""
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting until {what}")
-        time.sleep(interval)
-    return result
+def pytest_collection_modifyitems(config, items):
+    """Each test gets the marker of its folder under tests/ (registered in pyproject.toml), and the fault tests,
+    which stop the shared services, run last: no other test meets an outage of theirs."""
+    for item in items:
+        folder = Path(item.path).relative_to(TESTS).parts[0]
+        if folder in MARKERS:
+            item.add_marker(folder)
+    items.sort(key=lambda item: item.get_closest_marker("faults") is not None)  # stable: each group keeps its order
 
 
 def free_port_block(size: int) -> int:
@@ -60,22 +62,19 @@ def free_port_block(size: int) -> int:
 def serving(function: str, env: dict[str, str] | None = None) -> Iterator[int]:
     """`ethsource serve <function>` on a free port, with `env` over this process's environment; yields the port."""
     port = free_port_block(1)
-    process = subprocess.Popen([sys.executable, "-m", "ethsource.cli", "serve", function, "--port", str(port)],
-                               cwd=PROJECT_ROOT, env={**os.environ, **(env or {})})
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/_/health")
-                break
-            except httpx.TransportError:
-                assert process.poll() is None and time.monotonic() < deadline, "serve did not start"
-                time.sleep(0.2)
+    process = Process(f"serve {function}", [sys.executable, "-m", "ethsource.cli", "serve", function,
+                                            "--port", str(port)], env={**os.environ, **(env or {})})
+    with started(process, lambda: answers(f"http://127.0.0.1:{port}/_/health"), 60, "it answers"):
         yield port
-    finally:
-        process.send_signal(signal.SIGTERM)
-        # uvicorn shuts down, then raises the signal again for its own exit: -SIGTERM from a single process
-        assert process.wait(60) in (0, -signal.SIGTERM)
+    # uvicorn shuts down, then raises the signal again for its own exit: -SIGTERM from a single process
+    assert process.returncode in (0, -signal.SIGTERM)
+
+
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 @pytest.fixture(scope="session")
@@ -112,47 +111,38 @@ def db(service_env) -> Iterator[pymysql.connections.Connection]:
 class System:
     """The whole function set started by `ethsource run`, as a user starts it."""
 
-    def __init__(self, layout: Layout, log_path: Path):
-        self.layout, self.log_path = layout, log_path
+    def __init__(self, layout: Layout, process: Process):
+        self.layout, self.process, self.log_path = layout, process, process.log_path
         self.base_url = f"http://127.0.0.1:{layout.gateway}"
         self.fake_url = layout.url("fake-etherscan")
         self.http = httpx.Client(base_url=self.base_url, timeout=10)
 
     def wait_terminal(self, address: str, chain_id: int = 1, timeout: float = 30.0) -> dict:
-        deadline = time.monotonic() + timeout
-        while True:
+        def settled() -> dict | None:
             resource = self.http.get(f"/contracts/{address}", params={"chain_id": chain_id}).json()
-            if resource["status"] in ("SUCCESS", "ERROR") or time.monotonic() > deadline:
-                return resource
-            time.sleep(0.05)
+            return resource if resource["status"] in ("SUCCESS", "ERROR") else None
+
+        return wait_until(settled, timeout, f"{address} on chain {chain_id} is SUCCESS or ERROR")
 
     def fake_calls(self) -> int:
         return httpx.get(f"{self.fake_url}/_fake/stats").json()["calls"]
 
 
 @contextmanager
-def running_system(env: dict[str, str], log_path: Path) -> Iterator[System]:
+def running_system(env: dict[str, str], log_path: Path, *, fake_latency_ms: float = 5) -> Iterator[System]:
     """`ethsource run` on free ports with `env`; its output (every process's logs) goes to `log_path`."""
-    layout = Layout(free_port_block(len(FUNCTIONS) + 2))
-    with open(log_path, "w") as log:  # a file, not a pipe: a full pipe would block the functions' logging
-        process = subprocess.Popen(
-            [sys.executable, "-m", "ethsource.cli", "run", "--port", str(layout.gateway),
-             "--fake-latency-ms", "5"],
-            cwd=PROJECT_ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, text=True,
-        )
-    deadline = time.monotonic() + 90
-    while "ethsource is running" not in log_path.read_text():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"ethsource run did not start:\n{log_path.read_text()[-4000:]}")
-        time.sleep(0.2)
-    system = System(layout, log_path)
+    layout = Layout(free_port_block(1 + len(PROCESSES)))
+    process = Process("ethsource run", [sys.executable, "-m", "ethsource.cli", "run", "--port", str(layout.gateway),
+                                        "--fake-latency-ms", str(fake_latency_ms)],
+                      env={**os.environ, **env}, log_path=log_path)
+    system = System(layout, process)
     try:
-        yield system
+        with started(process, lambda: "ethsource is running" in process.log_text(), 90, "it is running",
+                     stop_timeout=60):
+            yield system
     finally:
         system.http.close()
-        process.terminate()
-        assert process.wait(60) == 0, log_path.read_text()[-4000:]
+    assert process.returncode == 0, process.log_text()[-4000:]
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,8 @@
 Without ETHERSCAN_API_KEYS the fake explorers run too (Etherscan, Sourcify, Blockscout) and the functions are
 pointed at them, its Etherscan playing a large paid plan (FAKE_PLAN_KEYS keys at FAKE_PLAN_RATE calls/s each, or
 ETHERSCAN_RATE_LIMIT). The API functions run a process per core (WEB_CONCURRENCY, when not set), the scanner one.
+A process that crashes is started again (ethsource_local.supervisor); the runner's restarts are Prometheus metrics
+on its own port.
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,11 +23,15 @@ from string import Template
 import httpx
 import pika
 import pymysql
+from prometheus_client import start_http_server
 
 from ethsource.config import Settings
 from ethsource.db import connect_args, migrate
 from ethsource.serving import FUNCTIONS, HTTP_FUNCTIONS, PROJECT_ROOT
 from ethsource_local.fake_etherscan import explorer_urls
+
+from .processes import Process, ProcessFailed, stop_all, wait_until
+from .supervisor import REGISTRY, Supervisor
 
 GATEWAY_DIR = PROJECT_ROOT / "local" / "gateway"
 # Seconds between sweeps when SWEEP_INTERVAL is not set: the platforms' schedulers run sweep every minute.
@@ -33,6 +39,12 @@ LOCAL_SWEEP_INTERVAL = "60"
 FAKE_PLAN_KEYS, FAKE_PLAN_RATE = 4, 30
 # Requests the gateway hands each of submit and status at once (see the template's admission comment).
 GATEWAY_ADMITTED = 128
+# What listens behind the gateway, in the order of their ports: the gateway's + 1, + 2, ...
+PROCESSES = (*FUNCTIONS, "fake-etherscan", "runner")  # runner: its metrics
+# Stopped in this order, each group together: nothing new comes in; the functions finish what they hold (the
+# scanner its scans, against explorers still answering); the fake explorers last.
+SHUTDOWN_ORDER = (("gateway",), FUNCTIONS, ("fake-etherscan",))
+SUPERVISE_INTERVAL_S = 0.2
 
 HOW_TO_GET_SERVICES = """\
   On Debian/Ubuntu, `make services` installs and starts MariaDB and RabbitMQ on this machine.
@@ -47,7 +59,7 @@ class Layout:
     gateway: int = 8080
 
     def port(self, name: str) -> int:
-        return self.gateway + 1 + (*FUNCTIONS, "fake-etherscan").index(name)
+        return self.gateway + 1 + PROCESSES.index(name)
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.port(name)}"
@@ -61,8 +73,8 @@ class Runner:
     def __init__(self, layout: Layout, settings: Settings, *, fake_latency_ms: float):
         self.layout, self.settings = layout, settings
         self.fake_latency_ms = fake_latency_ms
-        self.processes: dict[str, subprocess.Popen] = {}
-        self._stopping = False
+        self.processes: dict[str, Process] = {}
+        self.stop_requested = threading.Event()
 
     def check_services(self) -> list[str]:
         problems = []
@@ -79,6 +91,10 @@ class Runner:
         return problems
 
     def start(self) -> None:
+        try:
+            start_http_server(self.layout.port("runner"), addr="127.0.0.1", registry=REGISTRY)
+        except OSError as exc:
+            raise RuntimeError(f"the runner's metrics port {self.layout.port('runner')}: {exc.strerror}") from None
         env = dict(os.environ)
         if not self.settings.etherscan_api_keys:
             keys = ",".join(f"local-fake-key-{n}" for n in range(1, FAKE_PLAN_KEYS + 1))
@@ -92,7 +108,7 @@ class Runner:
         for name in FUNCTIONS:
             self._spawn(name, [sys.executable, "-m", "ethsource.cli", "serve", name, "--host", "127.0.0.1",
                                "--port", str(self.layout.port(name))], self.function_env(name, env))
-        self._spawn("gateway", self._gateway_command(), env)
+        self._spawn("gateway", self.gateway_command(), env, stop_signal=signal.SIGQUIT)  # nginx: graceful stop
 
     @staticmethod
     def function_env(name: str, env: Mapping[str, str]) -> dict[str, str]:
@@ -115,7 +131,7 @@ class Runner:
             **{f"{name.upper()}_UPSTREAM": f"127.0.0.1:{self.layout.port(name)}" for name in FUNCTIONS},
         )
 
-    def _gateway_command(self) -> list[str]:
+    def gateway_command(self) -> list[str]:
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         if not Path(nginx).exists():
             raise SystemExit("nginx is needed for the local gateway: `make services` (or apt-get install nginx-light)")
@@ -131,48 +147,42 @@ class Runner:
         )
         return [nginx, "-p", str(run_dir), "-c", "nginx.conf", "-g", "daemon off;"]
 
-    def _spawn(self, name: str, command: list[str], env: dict) -> None:
-        # A new session: Ctrl-C reaches only the runner, which then stops the children in order.
-        self.processes[name] = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, start_new_session=True)
+    def _spawn(self, name: str, command: list[str], env: dict, stop_signal: int = signal.SIGTERM) -> None:
+        # Their output is the runner's: one terminal (or log file) shows every process's logs.
+        process = self.processes[name] = Process(name, command, env=env, stop_signal=stop_signal).start()
+        print(f"{name} started (pid {process.pid})", file=sys.stderr, flush=True)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
+        """Every process answering; one that exits meanwhile fails the start (a restart would not mend that)."""
         urls = {name: f"{self.layout.url(name)}/healthz" for name in FUNCTIONS}
         urls["gateway"] = f"http://127.0.0.1:{self.layout.gateway}/healthz"
         if "fake-etherscan" in self.processes:
             urls["fake-etherscan"] = f"{self.layout.url('fake-etherscan')}/_fake/stats"
         deadline = time.monotonic() + timeout
         for name, url in urls.items():
-            while True:
-                self._check_alive()
-                try:
-                    if httpx.get(url, timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{name} did not become ready at {url}")
-                time.sleep(0.2)
+            wait_until(lambda url=url: self._all_running() and _answers(url), max(0.0, deadline - time.monotonic()),
+                       f"{name} answers at {url}", interval=0.2)
 
-    def _check_alive(self) -> None:
-        for name, process in self.processes.items():
-            if process.poll() is not None:
-                raise RuntimeError(f"{name} exited with code {process.returncode}")
+    def _all_running(self) -> bool:
+        if self.stop_requested.is_set():
+            raise RuntimeError("asked to stop while starting")
+        for process in self.processes.values():
+            if not process.running:
+                raise ProcessFailed(f"{process.name} exited with code {process.returncode} while starting")
+        return True
 
-    def stop(self, *_signal) -> None:
-        if self._stopping:
-            return
-        self._stopping = True
-        # The gateway first (no new requests), the functions next (they finish what they hold), the fake last.
-        order = ["gateway", *FUNCTIONS, "fake-etherscan"]
-        for name in order:
-            if (process := self.processes.get(name)) and process.poll() is None:
-                process.send_signal(signal.SIGQUIT if name == "gateway" else signal.SIGTERM)
-        for name in order:
-            if process := self.processes.get(name):
-                try:
-                    process.wait(30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+    def supervise(self) -> None:
+        """Until stop is requested: restart what crashes. GaveUp when one crashes too often."""
+        supervisor = Supervisor(self.processes)
+        while not self.stop_requested.wait(SUPERVISE_INTERVAL_S):
+            supervisor.check()
+
+    def request_stop(self, *_signal) -> None:
+        self.stop_requested.set()
+
+    def stop(self) -> None:
+        for group in SHUTDOWN_ORDER:
+            stop_all([self.processes[name] for name in group if name in self.processes], timeout=30)
 
     def describe(self) -> str:
         base = f"http://127.0.0.1:{self.layout.gateway}"
@@ -188,6 +198,7 @@ class Runner:
                      f"{os.environ.get('ETHERSCAN_RATE_LIMIT') or FAKE_PLAN_RATE} calls/s each)"
                      if "fake-etherscan" in self.processes else self.settings.etherscan_api_url)
         lines.append(f"  {'etherscan':<15} {etherscan}")
+        lines.append(f"  {'runner':<15} restarts what exits; its metrics {self.layout.url('runner')}/metrics")
         if self.settings.chaos_endpoints:
             lines.append(f"  {'chaos':<15} POST {base}/functions/<function>/_chaos/log?level=error,"
                          " …/_chaos/error, …/_chaos/delay?max_ms=2000")
@@ -206,18 +217,23 @@ def run(gateway_port: int, fake_latency_ms: float) -> int:
         return 1
     applied = migrate(settings.database_url)
     print(f"database ready ({len(applied)} migrations applied)", flush=True)
-    signal.signal(signal.SIGTERM, runner.stop)
-    signal.signal(signal.SIGINT, runner.stop)
+    signal.signal(signal.SIGTERM, runner.request_stop)
+    signal.signal(signal.SIGINT, runner.request_stop)
     try:
         runner.start()
         runner.wait_ready()
         print(runner.describe(), flush=True)
-        while not runner._stopping:
-            runner._check_alive()
-            time.sleep(0.5)
+        runner.supervise()
         return 0
-    except RuntimeError as exc:
-        print(f"ethsource stopped: {exc}", file=sys.stderr)
+    except (RuntimeError, TimeoutError) as exc:  # ProcessFailed and GaveUp are RuntimeErrors
+        print(f"ethsource stopped: {exc}", file=sys.stderr, flush=True)
         return 1
     finally:
         runner.stop()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False

@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
                        "(EventBridge) events go to its Lambda handler, a CloudEvent to its HTTP endpoint")
     invoke.add_argument("function", choices=FUNCTIONS)
     invoke.add_argument("--event", type=Path, required=True,
-                        help="a JSON event file, e.g. tests/events/submit-apigw-v2.json or scan-cloudevent.json")
+                        help="a JSON event file, e.g. local/events/submit-apigw-v2.json or scan-cloudevent.json")
     handlers["invoke"] = _invoke
 
     openapi = commands.add_parser("openapi", help="write the OpenAPI document of the whole API")

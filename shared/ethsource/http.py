@@ -43,7 +43,7 @@ MAX_BODY_BYTES = 16 * 1024
 # Requests one process holds before it answers 503 at once: batched, a function answers hundreds at a time
 # within milliseconds; past that it is overloaded, and more would only wait until their callers gave up.
 MAX_IN_FLIGHT = 256
-BODY_TIMEOUT_S = 10.0  # a client that stalls while sending its body loses its slot after this long
+BODY_TIMEOUT_S = 10.0  # a client that stalls while sending its body is answered 408 after this long
 
 _STATUS = {InvalidInput: 422, NotFound: 404, NotReady: 409, Unavailable: 503}
 
@@ -117,7 +117,7 @@ def error_response(status: int, code: str, message: str, headers: dict | None = 
 def answer_for(exc: AppError) -> Answer:
     status = getattr(exc, "status", None) or next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 500)
     headers = [(b"retry-after", b"5")] if status == 503 else []
-    return error_answer(status, exc.code, exc.message, headers)
+    return error_answer(status, exc.code, exc.message, [*headers, *getattr(exc, "headers", ())])
 
 
 class FunctionApp:
@@ -219,7 +219,12 @@ class FunctionApp:
         try:
             body = b""
             if route.method in ("POST", "PUT"):
-                body = await _read_body(receive, _header(scope["headers"], b"content-length"), route.body_limit)
+                # A body on its way is not work in progress: a client stalling it holds no admission slot.
+                self.in_flight -= 1
+                try:
+                    body = await _read_body(receive, _header(scope["headers"], b"content-length"), route.body_limit)
+                finally:
+                    self.in_flight += 1
             query = _parse_query(route.query, scope["query_string"]) if route.query else None
             path_params = {name: unquote(value) for name, value in match.groupdict().items()}
             return await route.handler(ApiRequest(scope["method"], path_params, query, body, scope["headers"]))
@@ -421,17 +426,18 @@ async def _read_body(receive, declared: bytes | None, limit: int) -> bytes:
                 chunks.append(chunk)
                 more = message.get("more_body", False)
     except TimeoutError:
-        raise RequestRefused(408, "request_timeout",
-                             f"the request body did not arrive within {BODY_TIMEOUT_S:g} s") from None
+        # The rest of the body may still come: the server closes the connection after this answer.
+        raise RequestRefused(408, "request_timeout", f"the request body did not arrive within {BODY_TIMEOUT_S:g} s",
+                             [(b"connection", b"close")]) from None
     return b"".join(chunks)
 
 
 class RequestRefused(AppError):
     """The request itself cannot be taken: too large, too slow, cut off."""
 
-    def __init__(self, status: int, code: str, message: str):
+    def __init__(self, status: int, code: str, message: str, headers: Sequence[tuple[bytes, bytes]] = ()):
         super().__init__(message, code)
-        self.status = status
+        self.status, self.headers = status, headers
 
 
 def _parse_query(model: type[BaseModel], raw: bytes) -> BaseModel:

@@ -44,13 +44,14 @@ def run_uvicorn(app: str, app_dir: str | None, host: str, port: int, processes: 
 
     timeout_keep_alive above the gateway's (nginx: 60 s for its idle upstream connections): the side that sends
     requests must close an idle connection first, or a request can meet the server's close and be reset. No
-    proxy-headers middleware: nothing reads the client's address, and it costs every request.
+    proxy-headers middleware: nothing reads the client's address, and it costs every request. The protocol is
+    uvicorn's httptools one with bounded header reads and JSON refusals, named by its import path.
     """
     import uvicorn
 
     uvicorn.run(app, app_dir=app_dir, host=host, port=port, workers=processes, access_log=False,
                 log_level="warning", timeout_graceful_shutdown=20, timeout_keep_alive=75, server_header=False,
-                proxy_headers=False, loop="uvloop", http="httptools")
+                proxy_headers=False, loop="uvloop", http="ethsource.http_protocol:FunctionHttpProtocol")
 
 
 def load(name: str) -> ModuleType:

@@ -1,15 +1,27 @@
 """The local deployment (`make run`) against the code: the gateway template routes every function, the runner
-fills it with each function's port, and sweep runs on the runner's timer (no platform schedules it here)."""
+fills it with each function's port, and sweep runs on the runner's timer (no platform schedules it here). Then
+`ethsource run` itself: a crashed function is started again while the others serve, and on shutdown the scanner
+finishes its scans before the fake Etherscan stops."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 
+import httpx
+import pymysql
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from ethsource.config import Settings
+from ethsource.db import connect_args
 from ethsource.serving import FUNCTIONS
 from ethsource_local.runner import GATEWAY_DIR, Layout, Runner
+from tests.conftest import System, running_system, wait_until
+from tests.scanning import fresh
+
+PROCESS_NAMES = (*FUNCTIONS, "gateway", "fake-etherscan")
 
 TEMPLATE = (GATEWAY_DIR / "ethsource.conf.template").read_text()
 
@@ -31,8 +43,8 @@ def test_the_runner_fills_every_upstream_with_the_port_of_its_function(runner):
     assert not re.findall(r"\$\{\w+\}", site)
     for name in FUNCTIONS:
         assert re.search(rf"^upstream {name}\s*\{{\s*server 127\.0\.0\.1:{runner.layout.port(name)};", site, re.M)
-    ports = [runner.layout.port(name) for name in (*FUNCTIONS, "fake-etherscan")]
-    assert ports == list(range(18081, 18081 + len(FUNCTIONS) + 1))
+    ports = [runner.layout.port(name) for name in (*FUNCTIONS, "fake-etherscan", "runner")]
+    assert ports == list(range(18081, 18081 + len(FUNCTIONS) + 2))
 
 
 def test_the_runner_starts_sweep_on_a_one_minute_timer_unless_the_environment_sets_one(runner):
@@ -41,3 +53,46 @@ def test_the_runner_starts_sweep_on_a_one_minute_timer_unless_the_environment_se
     assert runner.function_env("sweep", {"SWEEP_INTERVAL": "0"})["SWEEP_INTERVAL"] == "0"  # off, as asked
     assert "SWEEP_INTERVAL" not in runner.function_env("scan", {})
     assert Settings.from_env(runner.function_env("sweep", {})).sweep_interval_s == 60
+
+
+def pid_of(system: System, name: str) -> int:
+    """The pid the runner last gave `name` (it logs each start and restart)."""
+    return int(re.findall(rf"^{name} (?:started|restarted) \(pid (\d+)\)$", system.process.log_text(), re.M)[-1])
+
+
+def runner_restarts(system: System) -> dict[str, float]:
+    families = text_string_to_metric_families(httpx.get(f"{system.layout.url('runner')}/metrics").text)
+    return {sample.labels["process"]: sample.value for family in families for sample in family.samples
+            if sample.name == "ethsource_runner_restarts_total"}
+
+
+@pytest.fixture
+def system_env(service_env, db) -> dict[str, str]:
+    """A system of the test's own (it is killed in parts, or stopped): the fake Etherscan, no sweeps."""
+    return {**service_env, "ETHERSCAN_API_KEYS": "", "SWEEP_INTERVAL": "0", "SWEEP_AFTER": "86400"}
+
+
+def test_a_killed_function_is_restarted_while_the_others_keep_serving(system_env, tmp_path):
+    with running_system(system_env, tmp_path / "run.log") as system:
+        scanner = pid_of(system, "scan")
+        os.kill(scanner, signal.SIGKILL)
+        address = fresh("solidity_single", 1)[0]
+        # Submit (and the gateway in front of it) did not go down with the scanner.
+        assert system.http.post("/contracts", json={"address": address}).status_code == 202
+        wait_until(lambda: pid_of(system, "scan") != scanner, 30, "the runner restarts scan")
+        assert system.wait_terminal(address)["status"] == "SUCCESS"  # scanned by the new scanner
+        assert runner_restarts(system) == {**dict.fromkeys(PROCESS_NAMES, 0.0), "scan": 1.0}
+        assert "scan exited with code -9; restarting it in 0.5 s" in system.process.log_text()
+
+
+def test_on_shutdown_the_scanner_finishes_its_scans_before_the_fake_etherscan_stops(system_env, tmp_path):
+    # Two calls at a time, 0.3 s each: ten contracts take the scanner 1.5 s, most of it after the stop.
+    addresses = fresh("solidity_single", 10)
+    with running_system({**system_env, "SCAN_CONCURRENCY": "2"}, tmp_path / "run.log", fake_latency_ms=300) as system:
+        assert system.http.post("/contracts/batch", json={"contracts": [{"address": a} for a in addresses]}).is_success
+        wait_until(lambda: system.fake_calls(), 10, "the scanner calls the fake Etherscan")
+    # The system has stopped (with exit code 0): every scan the scanner held had the fake to answer it.
+    with pymysql.connect(**connect_args(system_env["DATABASE_URL"])) as conn, conn.cursor() as cursor:
+        cursor.execute(f"SELECT status, attempts FROM contracts WHERE chain_id = 1 AND address IN"
+                       f" ({', '.join(['%s'] * len(addresses))})", addresses)
+        assert sorted(cursor.fetchall()) == [("SUCCESS", 1)] * len(addresses)

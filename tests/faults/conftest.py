@@ -1,11 +1,10 @@
 """Fault tests stop and start the shared MariaDB and RabbitMQ: they carry the `faults` marker and run last in
-the session, so no other module's test meets an outage of theirs; every outage is seconds long, and the
-services are always brought back and awaited, whatever the test did."""
+the session (tests/conftest.py), so no other module's test meets an outage of theirs; every outage is seconds
+long, and the services are always brought back and awaited, whatever the test did."""
 
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,21 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import wait_until
 from tests.faults.rig import ensure_connected
 
 HERE = Path(__file__).resolve().parent
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "faults: stops shared services; runs after every other test")
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if HERE in Path(item.path).parents:
-            item.add_marker(pytest.mark.faults)
-    # A stable sort: both groups keep their order.
-    items.sort(key=lambda item: item.get_closest_marker("faults") is not None)
 
 
 def _succeeds(command: list[str]) -> bool:
@@ -68,11 +56,7 @@ class Service:
             self._wait(self.stopped_command, "stopped")
 
     def _wait(self, command: tuple[str, ...], state: str, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not _succeeds(command):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} is not {state} after {timeout:g} s")
-            time.sleep(0.5)
+        wait_until(lambda: _succeeds(command), timeout, f"{self.name} is {state}", interval=0.5)
 
 
 RABBITMQ = Service(

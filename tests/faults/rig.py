@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -27,8 +25,8 @@ from ethsource import services
 from ethsource.addresses import to_checksum
 from ethsource.config import Settings
 from ethsource.queue import Topology, queue_stats
-from ethsource.serving import PROJECT_ROOT
 from ethsource_local.fake_etherscan import getsourcecode_answer, shape_of
+from ethsource_local.processes import Process
 from tests.conftest import free_port_block, wait_until
 from tests.scanning import configured
 
@@ -62,42 +60,23 @@ def library_settings(service_env: dict[str, str], **overrides: str) -> Iterator[
     connection.close()
 
 
-class ScannerProcess:
+class ScannerProcess(Process):
     """The scan function as its container runs it (`ethsource serve scan` consuming the queue), on the settings
     of this process's environment: a process a test can kill."""
 
     def __init__(self, log_path: Path):
-        self.log_path = log_path
         self.port = free_port_block(1)
         self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen | None = None
+        super().__init__("scanner", [sys.executable, "-m", "ethsource.cli", "serve", "scan", "--host", "127.0.0.1",
+                                     "--port", str(self.port)],
+                         env={**os.environ, "SCAN_CONSUMER": "true"}, log_path=log_path)
 
     def start(self) -> ScannerProcess:
         settings = services.services().settings
-        command = [sys.executable, "-m", "ethsource.cli", "serve", "scan", "--host", "127.0.0.1",
-                   "--port", str(self.port)]
-        with open(self.log_path, "a") as log:
-            self.process = subprocess.Popen(command, cwd=PROJECT_ROOT, env={**os.environ, "SCAN_CONSUMER": "true"},
-                                            stdout=log, stderr=subprocess.STDOUT)
         queue = settings.scan_queue
-        wait_until(lambda: self.process.poll() is not None or queue_stats(settings.rabbitmq_url, [queue])[queue][1],
-                   30, "the scanner consumes its queue")
-        assert self.process.poll() is None, self.log_path.read_text()[-3000:]
+        super().start().wait_ready(lambda: queue_stats(settings.rabbitmq_url, [queue])[queue][1], 30,
+                                   "it consumes its queue")
         return self
-
-    def kill(self) -> None:
-        """kill -9: no chance to finish, ack or close anything."""
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                raise
 
 
 @contextmanager
@@ -194,12 +173,12 @@ def rows(db, addresses: list[str], chain_id: int = 1) -> dict[str, Row]:
 def assert_nothing_lost(db, accepted: list[str], *, chain_id: int = 1, timeout: float = 120.0) -> dict[str, Row]:
     """Every accepted contract reaches SUCCESS or ERROR (waiting up to `timeout` for it), none is lost (each
     keeps its row, a SUCCESS has its source) and none has two sources. Returns the rows."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = rows(db, accepted, chain_id)
-        if all(row.status in TERMINAL for row in found.values()) or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+    try:
+        wait_until(lambda: all(row.status in TERMINAL for row in rows(db, accepted, chain_id).values()), timeout,
+                   "every accepted contract is SUCCESS or ERROR", interval=0.2)
+    except TimeoutError:
+        pass  # the assertions below say which are stuck
+    found = rows(db, accepted, chain_id)
     assert not set(accepted) - set(found), f"lost rows: {sorted(set(accepted) - set(found))}"
     stuck = {address: row for address, row in found.items() if row.status not in TERMINAL}
     assert not stuck, f"{len(stuck)} contracts never settled: {stuck}"

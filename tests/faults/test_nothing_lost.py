@@ -6,7 +6,6 @@ through the library in this process; each test ends with `assert_nothing_lost`."
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 
 import httpx
@@ -83,11 +82,12 @@ def test_a_broker_restart_during_a_flow_loses_nothing(service_env, db, tmp_path,
     addresses = fresh_addresses(BATCH)
     with (running(SLOW_ETHERSCAN) as fake_url,
           library_settings(service_env, ETHERSCAN_API_URL=fake_url, SCAN_CONCURRENCY="4") as settings,
-          scanner(tmp_path / "scanner.log")):
+          scanner(tmp_path / "scanner.log") as scan):
         submit_all(addresses)
         wait_mid_flow(db, addresses)
         with rabbitmq.down():
-            time.sleep(2)  # the scanner finishes what it holds but cannot ack it
+            # The scanner finishes what it holds but cannot ack it.
+            wait_until(lambda: "consumer lost the broker" in scan.log_text(), 30, "the scanner lost the broker")
         settled = assert_nothing_lost(db, addresses)
         assert set(queue_depths(settings).values()) == {0}
     assert {row.status for row in settled.values()} == {"SUCCESS"}
@@ -95,13 +95,17 @@ def test_a_broker_restart_during_a_flow_loses_nothing(service_env, db, tmp_path,
 
 def test_a_database_outage_during_a_flow_loses_nothing(service_env, db, tmp_path, mariadb):
     addresses = fresh_addresses(BATCH)
+    # A short lease: the contracts whose outcome could not be stored are taken again 5 s after their claim.
     with (running(SLOW_ETHERSCAN) as fake_url,
-          library_settings(service_env, ETHERSCAN_API_URL=fake_url, SCAN_CONCURRENCY="4") as settings,
-          scanner(tmp_path / "scanner.log")):
+          library_settings(service_env, ETHERSCAN_API_URL=fake_url, SCAN_CONCURRENCY="4",
+                           SCAN_LEASE="5") as settings,
+          scanner(tmp_path / "scanner.log") as scan):
         submit_all(addresses)
         wait_mid_flow(db, addresses)
         with mariadb.down():
-            time.sleep(3)  # scans in flight cannot store their outcome; new messages cannot be claimed
+            # Scans in flight cannot store their outcome; new messages cannot be claimed.
+            wait_until(lambda: "settling a message failed" in scan.log_text(), 30,
+                       "the scanner failed to settle a message")
         settled = assert_nothing_lost(db, addresses)
         assert set(queue_depths(settings).values()) == {0}
     assert {row.status for row in settled.values()} == {"SUCCESS"}

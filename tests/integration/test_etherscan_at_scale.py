@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 from ethsource import lookup, services, sources
 from ethsource_local.fake_etherscan import FakeConfig, expected_files, implementation_of, running
+from ethsource_local.processes import stop_all
 from tests.conftest import wait_until
 from tests.faults.rig import ScannerProcess
 from tests.scanning import Scan, fresh, own_queue, scanner
@@ -57,8 +58,7 @@ def fleet(service_env, tmp_path, keys: tuple[str, ...], rate: float, instances: 
         try:
             yield scan, processes
         finally:
-            for process in processes:
-                process.stop()
+            stop_all(processes)
 
 
 def test_a_fleet_of_scanners_keeps_to_one_budget_and_uses_it(service_env, db, tmp_path):

@@ -9,14 +9,12 @@ import os
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import pytest
 
 from ethsource_local.fake_etherscan import FakeConfig, explorer_urls, running
+from tests.conftest import EVENTS, PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-EVENTS = PROJECT_ROOT / "local" / "events"
 ADDRESS = "0xdAC17F958D2ee523a2206206994597C13D831ec7"  # the address in the shipped events
 
 

@@ -4,19 +4,17 @@ batches share (claims, writes) in spans of their own, linked to each contract's 
 from __future__ import annotations
 
 import json
-import time
 
 from ethsource_local.fake_etherscan import address_with_shape
 from tests.conftest import wait_until
 
 
 def spans_of_trace(receiver, trace_id: str, services: set[str], timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while True:
+    def of_every_service():
         spans = [s for s in receiver.spans if s.trace_id == trace_id]
-        if services <= {s.service for s in spans} or time.monotonic() > deadline:
-            return spans
-        time.sleep(0.1)
+        return spans if services <= {s.service for s in spans} else None
+
+    return wait_until(of_every_service, timeout, f"spans of {sorted(services)} in trace {trace_id} arrived")
 
 
 def test_one_trace_runs_from_submit_through_the_queue_to_scan_and_etherscan(system, otlp_receiver):
@@ -24,10 +22,8 @@ def test_one_trace_runs_from_submit_through_the_queue_to_scan_and_etherscan(syst
     assert system.http.post("/contracts", json={"address": address}).status_code == 202
     assert system.wait_terminal(address)["status"] == "SUCCESS"
 
-    deadline = time.monotonic() + 15
-    while not any(s.attributes.get("ethsource.address") == address for s in otlp_receiver.spans):
-        assert time.monotonic() < deadline, "no span of the scan arrived"
-        time.sleep(0.1)
+    wait_until(lambda: any(s.attributes.get("ethsource.address") == address for s in otlp_receiver.spans), 15,
+               "a span of the scan arrived")
     trace_ids = {s.trace_id for s in otlp_receiver.spans if s.attributes.get("ethsource.address") == address}
     assert len(trace_ids) == 1, "the scan's spans carry the submit's trace id"
     [trace_id] = trace_ids
@@ -57,13 +53,8 @@ def test_logs_carry_the_trace_and_span_ids(system, otlp_receiver):
     address = address_with_shape("vyper_single", 7)
     system.http.post("/contracts", json={"address": address})
     system.wait_terminal(address)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        scan_logs = [json.loads(line) for line in system.log_path.read_text().splitlines()
-                     if line.startswith("{") and address in line]
-        if scan_logs:
-            break
-        time.sleep(0.1)
+    scan_logs = wait_until(lambda: [json.loads(line) for line in system.log_path.read_text().splitlines()
+                                    if line.startswith("{") and address in line], 10, "the scan's logs are written")
     [log] = [entry for entry in scan_logs if entry["message"] == "scan succeeded"]
     assert log["service"] == "scan" and log["level"] == "INFO"
     assert log["chain_id"] == 1 and log["address"] == address

@@ -13,6 +13,7 @@ import yaml
 from ethsource.serving import FUNCTIONS
 from ethsource_local.fake_etherscan import address_with_shape
 from ethsource_local.runner import Layout
+from tests.conftest import wait_until
 from tests.observability.configs import (
     alert_rules,
     concrete,
@@ -68,7 +69,7 @@ def prometheus(system, observe, tmp_path_factory):
     prometheus_port, alertmanager_port, node_exporter_port = free_ports(3)
     addresses = observe.native_addresses(Layout(urlsplit(system.base_url).port), prometheus=prometheus_port,
                                          alertmanager=alertmanager_port, node_exporter=node_exporter_port)
-    config = observe.prometheus_config(addresses)
+    config = observe.prometheus_config(addresses, observe.runner_address(system.layout))
     # A short run needs fast scrapes.
     config["global"] |= {"scrape_interval": f"{SCRAPE_INTERVAL}s", "evaluation_interval": f"{SCRAPE_INTERVAL}s"}
     (work / "prometheus.yml").write_text(yaml.safe_dump(config))
@@ -81,20 +82,13 @@ def prometheus(system, observe, tmp_path_factory):
             httpx.Client(base_url=f"http://127.0.0.1:{prometheus_port}/api/v1", timeout=10) as api:
         targets = sum(len(group["targets"]) for job in config["scrape_configs"] for group in job["static_configs"])
         # Prometheus hands new targets to its scrapers after a few seconds: the flow starts once all are scraped.
-        wait_for(lambda: query(api, f"count(up) == {targets}"), "Prometheus did not scrape every target")
+        wait_until(lambda: query(api, f"count(up) == {targets}"), 30, "Prometheus scrapes every target")
         run_flow(system)
         flow_done = time.time()
         # Every target scraped twice after the flow: a series the flow created has the two samples rate() needs.
-        wait_for(lambda: query(api, f"min(timestamp(up)) > {flow_done + SCRAPE_INTERVAL}"),
-                 "Prometheus did not scrape every target after the flow")
+        wait_until(lambda: query(api, f"min(timestamp(up)) > {flow_done + SCRAPE_INTERVAL}"), 30,
+                   "Prometheus scrapes every target after the flow")
         yield api
-
-
-def wait_for(condition, failure: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, failure
-        time.sleep(0.2)
 
 
 def test_prometheus_scrapes_every_function_node_exporter_alertmanager_and_itself(prometheus):
@@ -103,7 +97,9 @@ def test_prometheus_scrapes_every_function_node_exporter_alertmanager_and_itself
     assert {instance: value for (job, instance), value in up.items() if job == "ethsource"} == dict.fromkeys(
         FUNCTIONS, "1")
     assert {job for (job, _), value in up.items() if value == "1"} == {"ethsource", "node", "alertmanager",
-                                                                     "prometheus"}
+                                                                     "prometheus", "ethsource-runner"}
+    restarts = {series["metric"]["process"] for series in query(prometheus, "ethsource_runner_restarts_total")}
+    assert restarts == {*FUNCTIONS, "gateway", "fake-etherscan"}
 
 
 def test_every_dashboard_query_is_valid_and_returns_data(prometheus):

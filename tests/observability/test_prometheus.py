@@ -63,12 +63,13 @@ def test_alert_rules_read_only_metrics_that_exist():
 
 def test_native_config_scrapes_the_functions_of_make_run_and_passes_promtool(observe, binary, tmp_path):
     addresses = observe.native_addresses(Layout(8080), prometheus=9090, alertmanager=9093, node_exporter=9100)
-    config = observe.prometheus_config(addresses)
+    config = observe.prometheus_config(addresses, observe.runner_address(Layout(8080)))
 
     jobs = {job["job_name"]: job["static_configs"] for job in config["scrape_configs"]}
     assert {group["labels"]["instance"]: group["targets"] for group in jobs["ethsource"]} == {
         name: [f"127.0.0.1:{8081 + index}"] for index, name in enumerate(FUNCTIONS)}
     assert jobs["node"] == [{"targets": ["127.0.0.1:9100"]}]
+    assert jobs["ethsource-runner"] == [{"targets": ["127.0.0.1:8087"]}]  # its restarts
     assert "rabbitmq" not in jobs and "mysqld" not in jobs  # nothing of theirs runs natively unless asked
     assert config["alerting"]["alertmanagers"] == [{"static_configs": [{"targets": ["127.0.0.1:9093"]}]}]
 

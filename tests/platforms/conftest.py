@@ -16,7 +16,6 @@ import socket
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 
 import httpx
@@ -27,15 +26,15 @@ from ethsource import services
 from ethsource.invoke import LocalContext
 from ethsource.serving import FUNCTIONS, load
 from ethsource_local.fake_etherscan import FakeConfig, address_with_shape, explorer_urls, running
+from tests.conftest import EVENTS
 
-EVENTS = Path(__file__).resolve().parents[1] / "events"
 # The addresses the event files carry, in the order `load_event` replaces them.
 SAMPLE_ADDRESSES = ("0xdAC17F958D2ee523a2206206994597C13D831ec7", "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48")
 
 
 @pytest.fixture(scope="session")
 def load_event() -> Callable[..., dict]:
-    """`load_event(name, *addresses)`: tests/events/<name> with its sample addresses replaced by `addresses`,
+    """`load_event(name, *addresses)`: local/events/<name> with its sample addresses replaced by `addresses`,
     in the JSON and inside the base64 bodies of Amazon MQ messages."""
 
     def load(name: str, *addresses: str) -> dict:

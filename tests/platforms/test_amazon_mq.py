@@ -14,7 +14,7 @@ TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"  # the f
 
 
 def submit(functions, load_event, address: str) -> None:
-    assert functions.invoke("submit", load_event("apigw-v2-submit.json", address))["statusCode"] == 202
+    assert functions.invoke("submit", load_event("submit-apigw-v2.json", address))["statusCode"] == 202
 
 
 def row(db, address: str) -> tuple:
@@ -25,7 +25,7 @@ def row(db, address: str) -> tuple:
 
 def test_messages_come_out_decoded_with_their_byte_array_headers_as_text(load_event):
     a, b = "0x" + "a" * 40, "0x" + "b" * 40
-    messages = list(rabbitmq_event_messages(load_event("amazonmq-batch.json", a, b)))
+    messages = list(rabbitmq_event_messages(load_event("scan-amazonmq-batch.json", a, b)))
     assert [json.loads(body).get("address") for body, _ in messages] == [a, "0x1234", b, a]
     assert messages[0][1] == {"traceparent": TRACEPARENT, "x-attempt": "1"}
     assert messages[1][1] == {}  # no headers at all (null in the event)
@@ -37,7 +37,7 @@ def test_a_batch_is_settled_whole_and_a_poison_message_does_not_fail_it(function
     submit(functions, load_event, b)
     calls = functions.fake_calls()
 
-    answer = functions.invoke("scan", load_event("amazonmq-batch.json", a, b))
+    answer = functions.invoke("scan", load_event("scan-amazonmq-batch.json", a, b))
 
     # a, the poison message, b, and a's redelivered copy: a and b scanned once, the poison one dropped
     assert answer == {"settled": 4, "outcomes": {"success": 2}, "poison": 1}
@@ -49,7 +49,7 @@ def test_a_redelivered_batch_changes_nothing_and_calls_etherscan_no_more(functio
     a, b = fresh_address(), fresh_address()
     submit(functions, load_event, a)
     submit(functions, load_event, b)
-    event = load_event("amazonmq-batch.json", a, b)
+    event = load_event("scan-amazonmq-batch.json", a, b)
     functions.invoke("scan", event)
     settled = row(db, a), row(db, b)
     calls = functions.fake_calls()
@@ -67,7 +67,7 @@ def test_with_the_database_down_the_scans_are_deferred_and_settle_when_they_come
     a, b = fresh_address(), fresh_address()
     submit(functions, load_event, a)
     submit(functions, load_event, b)
-    event = load_event("amazonmq-batch.json", a, b)
+    event = load_event("scan-amazonmq-batch.json", a, b)
 
     with database_down():  # no budget can be had: nothing is called, and both wait in the recheck queue
         assert functions.invoke("scan", event)["outcomes"] == {"deferred": 2}
@@ -101,5 +101,5 @@ def test_the_trace_context_of_the_amazon_mq_headers_reaches_the_scans(functions,
 
     monkeypatch.setattr(Scanner, "scan", spy)
     a, b = fresh_address(), fresh_address()
-    functions.invoke("scan", load_event("amazonmq-batch.json", a, b))
+    functions.invoke("scan", load_event("scan-amazonmq-batch.json", a, b))
     assert seen[a] == TRACEPARENT  # its message carries no trace of its own: its delivery's is taken

@@ -40,12 +40,12 @@ JSON = {"content-type": "application/json"}
 
 
 def status_of(functions, load_event, address: str) -> str:
-    answer = functions.invoke("status", load_event("apigw-v2-status.json", address))
+    answer = functions.invoke("status", load_event("status-apigw-v2.json", address))
     return json.loads(answer["body"])["status"]
 
 
 def submit(functions, load_event, address: str) -> None:
-    assert functions.invoke("submit", load_event("apigw-v2-submit.json", address))["statusCode"] == 202
+    assert functions.invoke("submit", load_event("submit-apigw-v2.json", address))["statusCode"] == 202
 
 
 def assert_settled_answer(response) -> None:
@@ -58,7 +58,7 @@ def test_a_binary_mode_cloudevent_is_settled_and_answered_202_without_a_reply(fu
                                                                              fresh_address):
     address = fresh_address()
     submit(functions, load_event, address)
-    headers, body = binary_mode(load_event("cloudevent-structured.json", address))
+    headers, body = binary_mode(load_event("scan-cloudevent.json", address))
     response = push(headers, body)
     assert_settled_answer(response)
     assert status_of(functions, load_event, address) == "SUCCESS"
@@ -67,7 +67,7 @@ def test_a_binary_mode_cloudevent_is_settled_and_answered_202_without_a_reply(fu
 def test_a_structured_mode_cloudevent_is_settled(functions, load_event, push, fresh_address):
     address = fresh_address()
     submit(functions, load_event, address)
-    event = load_event("cloudevent-structured.json", address)
+    event = load_event("scan-cloudevent.json", address)
     response = push({"content-type": "application/cloudevents+json; charset=utf-8"}, json.dumps(event).encode())
     assert_settled_answer(response)
     assert status_of(functions, load_event, address) == "SUCCESS"
@@ -122,7 +122,7 @@ def test_the_trace_context_reaches_the_scan_from_every_push(functions, load_even
         return await real(self, items, **kwargs)
 
     monkeypatch.setattr(Scanner, "scan", spy)
-    event = load_event("cloudevent-structured.json", fresh_address())
+    event = load_event("scan-cloudevent.json", fresh_address())
     headers, body = binary_mode(event)
     push({**headers, "traceparent": HOP_TRACEPARENT}, body)
     push({"content-type": "application/cloudevents+json"}, json.dumps(event).encode())

@@ -65,3 +65,12 @@ def test_a_malformed_blockscout_map_is_refused_without_echoing_it(value):
 def test_provider_rate_limits_must_be_positive(name):
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({name: "0"})
+
+
+@pytest.mark.parametrize("sweep_after, scan_lease", [("60", "120"), ("120", "120")])
+def test_a_sweep_after_not_longer_than_the_scan_lease_is_refused_naming_both(sweep_after, scan_lease):
+    # Shorter, and a sweep would take rows from scans still running.
+    with pytest.raises(ConfigError, match=rf"SWEEP_AFTER \({sweep_after} s\) must be longer than SCAN_LEASE "
+                                          rf"\({scan_lease} s\)"):
+        Settings.from_env({"SWEEP_AFTER": sweep_after, "SCAN_LEASE": scan_lease})
+    assert Settings.from_env({"SWEEP_AFTER": "121", "SCAN_LEASE": scan_lease}).sweep_after_s == 121

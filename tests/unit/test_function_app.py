@@ -93,6 +93,33 @@ def test_a_parked_long_poll_does_not_count_as_work_in_progress():
     assert served.status_code == 200 and parked.status_code == 200
 
 
+def test_a_request_still_receiving_its_body_holds_no_admission_slot():
+    app, _, _ = build("body-wait-test")
+    app.max_in_flight = 1
+
+    async def scenario(client):
+        body_awaited, body_sent, answers = asyncio.Event(), asyncio.Event(), []
+
+        async def slow_body():
+            body_awaited.set()
+            await body_sent.wait()
+            return {"type": "http.request", "body": b'{"address": "0xabc"}', "more_body": False}
+
+        async def send(message):
+            answers.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": "/things", "query_string": b"", "headers": []}
+        posting = asyncio.create_task(app(scope, slow_body, send))
+        await body_awaited.wait()  # the post was admitted and waits for its body
+        served = await client.get("/things/now")
+        body_sent.set()
+        await posting
+        return served, answers[0]["status"]
+
+    served, posted = run(app, scenario)
+    assert served.status_code == 200 and posted == 200 and app.in_flight == 0
+
+
 def test_with_api_keys_a_missing_or_wrong_key_is_401_and_the_right_one_passes():
     app, _, _ = build("keys-test", API_KEYS="k1,k2")
 
@@ -179,7 +206,7 @@ def test_errors_are_json_and_an_unexpected_one_is_a_500():
     assert broken.status_code == 500 and broken.json()["error"]["code"] == "internal_error"
 
 
-def test_a_body_that_stalls_loses_its_slot_with_a_408(monkeypatch):
+def test_a_body_that_stalls_is_answered_408(monkeypatch):
     monkeypatch.setattr("ethsource.http.BODY_TIMEOUT_S", 0.05)
     app, _, _ = build("stall-test")
 
@@ -198,6 +225,7 @@ def test_a_body_that_stalls_loses_its_slot_with_a_408(monkeypatch):
 
     sent = asyncio.run(scenario())
     assert sent[0]["status"] == 408 and app.in_flight == 0
+    assert (b"connection", b"close") in sent[0]["headers"]  # the rest of the body may still come
 
 
 def test_the_openapi_document_describes_the_api_routes_from_their_models():

@@ -1,0 +1,73 @@
+"""The HTTP/1.1 protocol the functions serve with (ethsource serve): uvicorn's httptools protocol, its request
+headers bounded in time and its own refusals in the API's JSON error shape."""
+
+from __future__ import annotations
+
+import asyncio
+
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from .http import error_body
+
+# From a connection's start, or a request's first byte, to the end of its headers. uvicorn has no such bound:
+# a client that sends half a header (slowloris) holds its connection forever. The body has its own
+# (http.BODY_TIMEOUT_S), taken while the request holds an admission slot.
+HEADER_TIMEOUT_S = 10.0
+
+
+class FunctionHttpProtocol(HttpToolsProtocol):
+    """A subclass, not a setting: uvicorn offers neither a header timeout nor a way to shape the answers it gives
+    itself (text/plain). Only the hooks around the header phase and the refusal are overridden."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        super().connection_made(transport)
+        self._reading_headers = False
+        self._header_deadline: asyncio.TimerHandle | None = self.loop.call_later(HEADER_TIMEOUT_S,
+                                                                                  self._headers_too_slow)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._reading_headers = True
+        if self._header_deadline is None:  # a later request on a kept-alive connection: its own deadline
+            self._header_deadline = self.loop.call_later(HEADER_TIMEOUT_S, self._headers_too_slow)
+
+    def on_headers_complete(self) -> None:
+        self._reading_headers = False
+        self._cancel_header_deadline()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_header_deadline()
+        super().connection_lost(exc)
+
+    def send_400_response(self, msg: str) -> None:
+        # httptools could not parse the request (a bad request line, header or framing; raw non-ASCII bytes
+        # in the path): uvicorn answers text/plain "Invalid HTTP request received." and closes.
+        self._refuse(400, "bad_request", "the request is not valid HTTP/1.1 (its request line, a header or the"
+                                         " framing of its body)")
+
+    def _headers_too_slow(self) -> None:
+        self._header_deadline = None
+        if self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.keep_alive = False  # an answer is under way: the connection ends with it
+        elif self._reading_headers:
+            self._refuse(408, "request_timeout", f"the request's headers did not arrive within {HEADER_TIMEOUT_S:g} s")
+        else:
+            self.transport.close()  # connected and silent: nothing to answer
+
+    def _cancel_header_deadline(self) -> None:
+        if self._header_deadline is not None:
+            self._header_deadline.cancel()
+            self._header_deadline = None
+
+    def _refuse(self, status: int, code: str, message: str) -> None:
+        body = error_body(code, message)
+        head = [STATUS_LINE[status]]
+        for name, value in self.server_state.default_headers:
+            head += [name, b": ", value, b"\r\n"]
+        head += [b"content-type: application/json\r\ncontent-length: ", str(len(body)).encode(),
+                 b"\r\nconnection: close\r\n\r\n"]
+        self.transport.write(b"".join(head) + body)
+        self.transport.close()

@@ -1,0 +1,78 @@
+"""The gateway in front of the functions (`ethsource run`'s nginx): every answer it makes itself, to requests
+it cannot parse or will not take, is the API's JSON error with the right status, never nginx's HTML page."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+from contextlib import closing
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from ethsource.config import Settings
+from ethsource_local.processes import Process, started
+from ethsource_local.runner import PROCESSES, Layout, Runner
+from tests.conftest import answers, free_port_block
+
+ADDRESS = "0xdAC17F958D2ee523a2206206994597C13D831ec7"
+REFUSED = {
+    "nul-in-path": (b"GET /contracts/%00 HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    "10-kb-path": (b"GET /contracts/" + b"a" * 10_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+    "content-length-abc": (b"POST /contracts HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400),
+    "no-host": (b"GET /contracts/" + ADDRESS.encode() + b" HTTP/1.1\r\n\r\n", 400),
+    "no-request-line": (b"GARBAGE\r\n\r\n", 400),
+    "http-2-request-line": (b"GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+    "unknown-transfer-encoding": (b"POST /contracts HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+    "huge-header": (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431),
+    "body-too-large": (b"POST /contracts HTTP/1.1\r\nHost: x\r\nContent-Length: 20000\r\n\r\n", 413),
+    "method-on-the-openapi-file": (b"POST /openapi.json HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 405),
+    "its-own-error-page": (b"GET /_gateway/error HTTP/1.1\r\nHost: x\r\n\r\n", 404),
+    # Raw non-ASCII bytes pass nginx to the status function, whose server refuses them (ethsource.http_protocol).
+    "non-ascii-path": (b"GET /contracts/0xd\xc3\xa9f HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+}
+
+
+def exchange(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send `request` on a connection of its own; the status, headers and body of the answer."""
+    with closing(socket.create_connection(("127.0.0.1", port), timeout=10)) as connection:
+        connection.sendall(request)
+        received = b""
+        while b"\r\n\r\n" not in received or len(received.partition(b"\r\n\r\n")[2]) < content_length(received):
+            if not (chunk := connection.recv(65536)):
+                break
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    return int(status_line.split()[1]), dict(line.lower().split(": ", 1) for line in header_lines), body
+
+
+def content_length(received: bytes) -> int:
+    for line in received.partition(b"\r\n\r\n")[0].split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return int(line.split(b":", 1)[1])
+    return 1 << 30
+
+
+@pytest.mark.parametrize("request_bytes, status", REFUSED.values(), ids=REFUSED.keys())
+def test_a_request_the_gateway_refuses_gets_the_json_error(system, request_bytes, status):
+    answered, headers, body = exchange(urlsplit(system.base_url).port, request_bytes)
+    assert answered == status
+    assert headers["content-type"] == "application/json"
+    error = json.loads(body)["error"]
+    assert set(error) == {"code", "message"} and error["code"] and error["message"]
+
+
+def test_a_function_that_does_not_answer_is_a_json_503_with_retry_after():
+    # The gateway alone, its functions' ports with nothing behind them.
+    layout = Layout(free_port_block(1 + len(PROCESSES)))
+    gateway = Process("gateway", Runner(layout, Settings.from_env({}), fake_latency_ms=0).gateway_command(),
+                      stop_signal=signal.SIGQUIT)
+    url = f"http://127.0.0.1:{layout.gateway}"
+    with started(gateway, lambda: answers(f"{url}/openapi.json"), 30, "it serves the OpenAPI document"):
+        answer = httpx.post(f"{url}/contracts", json={"address": ADDRESS})
+    assert (answer.status_code, answer.headers["content-type"], answer.headers["retry-after"]) == (
+        503, "application/json", "5")
+    assert answer.json()["error"]["code"] == "unavailable"
