@@ -1,18 +1,24 @@
 """The gateway in front of the functions (`ethsource run`'s nginx): every answer it makes itself, to requests
-it cannot parse or will not take, is the API's JSON error with the right status, never nginx's HTML page."""
+it cannot parse or will not take, is the API's JSON error with the right status, never nginx's HTML page; and past
+its admission it refuses at once."""
 
 from __future__ import annotations
 
 import json
 import signal
 import socket
-from contextlib import closing
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing, contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from ethsource.config import Settings
+from ethsource_local import runner
 from ethsource_local.processes import Process, started
 from ethsource_local.runner import PROCESSES, Layout, Runner
 from tests.conftest import answers, free_port_block
@@ -76,3 +82,55 @@ def test_a_function_that_does_not_answer_is_a_json_503_with_retry_after():
     assert (answer.status_code, answer.headers["content-type"], answer.headers["retry-after"]) == (
         503, "application/json", "5")
     assert answer.json()["error"]["code"] == "unavailable"
+
+
+class Slow(BaseHTTPRequestHandler):
+    """A function that takes HOLD_S to answer every request."""
+
+    HOLD_S = 1.5
+
+    def do_GET(self):  # noqa: N802 (http.server's names)
+        time.sleep(self.HOLD_S)
+        self.send_response(200)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    do_POST = do_GET
+
+    def log_message(self, *args):
+        pass
+
+
+@contextmanager
+def gateway_before_slow_functions(monkeypatch, admitted: int):
+    """The gateway admitting `admitted` requests per route, every function behind it slow."""
+    layout = Layout(free_port_block(1 + len(PROCESSES)))
+    servers = [ThreadingHTTPServer(("127.0.0.1", layout.port(name)), Slow) for name in ("submit", "status")]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(runner, "GATEWAY_ADMITTED", admitted)
+    gateway = Process("gateway", Runner(layout, Settings.from_env({}), fake_latency_ms=0).gateway_command(),
+                      stop_signal=signal.SIGQUIT)
+    url = f"http://127.0.0.1:{layout.gateway}"
+    try:
+        with started(gateway, lambda: answers(f"{url}/openapi.json"), 30, "it serves the OpenAPI document"):
+            yield url
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+
+
+def test_past_its_admission_the_gateway_refuses_at_once_with_a_json_503_and_long_polls_are_not_counted(monkeypatch):
+    with gateway_before_slow_functions(monkeypatch, admitted=2) as url, ThreadPoolExecutor(12) as pool:
+        submissions = pool.map(lambda _: httpx.post(f"{url}/contracts", json={"address": ADDRESS}, timeout=10),
+                               range(6))
+        long_polls = pool.map(lambda _: httpx.get(f"{url}/contracts/{ADDRESS}?wait=5", timeout=10), range(6))
+        submissions, long_polls = list(submissions), list(long_polls)
+    refused = [answer for answer in submissions if answer.status_code == 503]
+    assert sorted(answer.status_code for answer in submissions) == [200, 200, 503, 503, 503, 503]
+    for answer in refused:
+        assert (answer.headers["content-type"], answer.headers["retry-after"]) == ("application/json", "1")
+        assert answer.json()["error"]["code"] == "overloaded"
+        assert answer.elapsed.total_seconds() < Slow.HOLD_S  # refused at once, not after waiting for a slot
+    assert [answer.status_code for answer in long_polls] == [200] * 6
