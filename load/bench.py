@@ -96,8 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[2/3] submit and status alone, closed loop, {args.connections} connections, {args.wrk_s} s each",
           flush=True)
     gateway = f"http://127.0.0.1:{layout.gateway}"
-    # The fake answers without limit here, so the warm-up's scans finish at once and the scanner can be paused.
-    with local_system(layout, args, out / "system-submit.log", ETHERSCAN_RATE_LIMIT="1000000"):
+    # The fakes answer without limit here, so the warm-up's scans finish at once and the scanner can be paused.
+    unlimited = dict.fromkeys(("ETHERSCAN_RATE_LIMIT", "SOURCIFY_RATE_LIMIT", "BLOCKSCOUT_RATE_LIMIT"), "1000000")
+    with local_system(layout, args, out / "system-submit.log", **unlimited):
         warm_up(gateway, args)
         processes = system.find_processes(system.system_ports(gateway, args.database_url, rabbitmq_url()))
         # Alone: the scanner is paused (its queue grows), so submit has the machine; then once more with the

@@ -2,7 +2,9 @@
 
 Without ETHERSCAN_API_KEYS the fake explorers run too (Etherscan, Sourcify, Blockscout) and the functions are
 pointed at them, its Etherscan playing a large paid plan (FAKE_PLAN_KEYS keys at FAKE_PLAN_RATE calls/s each, or
-ETHERSCAN_RATE_LIMIT). The API functions run a process per core (WEB_CONCURRENCY, when not set), the scanner one.
+ETHERSCAN_RATE_LIMIT), and Sourcify and Blockscout as generous (FAKE_PLAN_KEYS x FAKE_PLAN_RATE calls/s each, or
+their own *_RATE_LIMIT): a seventh of random addresses goes on to them, and at their public rates (2 and 3/s)
+a load run would leave a backlog that looks broken. The API functions run a process per core (WEB_CONCURRENCY, when not set), the scanner one.
 A process that crashes is started again (ethsource_local.supervisor); the runner's restarts are Prometheus metrics
 on its own port.
 """
@@ -99,8 +101,10 @@ class Runner:
         if not self.settings.etherscan_api_keys:
             keys = ",".join(f"local-fake-key-{n}" for n in range(1, FAKE_PLAN_KEYS + 1))
             rate = env.get("ETHERSCAN_RATE_LIMIT") or str(FAKE_PLAN_RATE)
+            generous = str(FAKE_PLAN_KEYS * FAKE_PLAN_RATE)
             env |= {**explorer_urls(f"{self.layout.url('fake-etherscan')}/v2/api"), "ETHERSCAN_API_KEYS": keys,
-                    "ETHERSCAN_RATE_LIMIT": rate}
+                    "ETHERSCAN_RATE_LIMIT": rate, "SOURCIFY_RATE_LIMIT": env.get("SOURCIFY_RATE_LIMIT") or generous,
+                    "BLOCKSCOUT_RATE_LIMIT": env.get("BLOCKSCOUT_RATE_LIMIT") or generous}
             self._spawn("fake-etherscan", [sys.executable, "-m", "ethsource_local.fake_etherscan",
                                            "--port", str(self.layout.port("fake-etherscan")),
                                            "--latency-ms", str(self.fake_latency_ms), "--api-keys", keys,
