@@ -129,7 +129,7 @@ class FunctionApp:
         self._api_keys = tuple(key.encode() for key in api_keys)
         self.routes: list[Route] = []
         self.in_flight = 0
-        self._gauge_set_at = 0.0
+        self._gauge_set_at, self._gauge_value = 0.0, 0
         self._counters: dict[tuple, object] = {}
         self._timers: dict[tuple, object] = {}
         api.openapi = self._openapi  # the API routes' operations join FastAPI's own
@@ -252,8 +252,10 @@ class FunctionApp:
             timer = self._timers[key[:2]] = HTTP_DURATION.labels(self.function, route.path, method)
         now = time.perf_counter()
         timer.observe(now - started)
-        if now - self._gauge_set_at > 0.5:  # the in-flight gauge, twice a second rather than twice a request
-            self._gauge_set_at = now
+        # The in-flight gauge, twice a second rather than twice a request, and at once when the function falls
+        # idle: set only now and then, it kept whatever the last set saw when the traffic stopped.
+        if self.in_flight != self._gauge_value and (self.in_flight == 0 or now - self._gauge_set_at > 0.5):
+            self._gauge_set_at, self._gauge_value = now, self.in_flight
             HTTP_IN_FLIGHT.labels(self.function).set(self.in_flight)
 
     def _openapi(self) -> dict:
