@@ -15,7 +15,6 @@ import contextlib
 import hmac
 import json
 import logging
-import os
 import re
 import sys
 import time
@@ -183,7 +182,7 @@ class FunctionApp:
     async def _serve(self, route: Route, match: re.Match, scope, receive, send) -> None:
         started = time.perf_counter()
         headers = scope["headers"]
-        request_id = request_id_from(_header(headers, b"x-request-id")) or os.urandom(8).hex()
+        request_id = request_id_from(_header(headers, b"x-request-id"))
         token = REQUEST_ID.set(request_id)
         answer = None
         try:
@@ -341,7 +340,32 @@ def create_app(function: str, *, health_checks: dict[str, Callable[[], None]], d
     if settings.chaos_endpoints:
         api.include_router(chaos.router)
     api.add_middleware(UnexpectedErrorMiddleware, function=function)
+    api.add_middleware(RequestIdMiddleware)
     return FunctionApp(function, api, api_keys=settings.api_keys, tracing=tracing)
+
+
+class RequestIdMiddleware:
+    """FastAPI's routes (health, metrics, pushed scan messages, sweep's POST) take or make a request id as the API
+    routes do: on every log line written while answering, and in the answer's X-Request-ID."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        request_id = request_id_from(_header(scope["headers"], b"x-request-id"))
+        token = REQUEST_ID.set(request_id)
+
+        async def send_with_id(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), (b"x-request-id", request_id.encode())]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            REQUEST_ID.reset(token)
 
 
 class UnexpectedErrorMiddleware:
