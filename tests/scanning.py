@@ -64,9 +64,14 @@ class Scan:
 
     def metric(self, name: str, **labels) -> float:
         """A sample of the scanner's /metrics (0 when it has none yet)."""
-        families = text_string_to_metric_families(httpx.get(f"http://127.0.0.1:{self.port}/metrics").text)
-        return sum(sample.value for family in families for sample in family.samples
-                   if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()))
+        return metric(self.port, name, **labels)
+
+
+def metric(port: int, name: str, **labels) -> float:
+    """A sample of the /metrics of the function served on `port` (0 when it has none yet)."""
+    families = text_string_to_metric_families(httpx.get(f"http://127.0.0.1:{port}/metrics").text)
+    return sum(sample.value for family in families for sample in family.samples
+               if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()))
 
 
 @contextmanager

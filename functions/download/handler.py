@@ -9,6 +9,7 @@ from ethsource.addresses import parse_address, parse_chain
 from ethsource.batching import blocking_runner
 from ethsource.config import get_settings
 from ethsource.http import Answer, ApiRequest, create_app
+from ethsource.lambda_runtime import lambda_entry
 from ethsource.models import DownloadQuery, ErrorBody
 from ethsource.services import services
 
@@ -38,4 +39,4 @@ def _render(chain_id: int, address: str, format: str) -> Answer:
     return Answer(200, archive, [(b"content-disposition", disposition.encode())], media_type=b"application/zip")
 
 
-handler = Mangum(app, lifespan="off")
+handler = lambda_entry("download")(Mangum(app, lifespan="off"))

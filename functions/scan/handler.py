@@ -47,7 +47,7 @@ async def deliver(request: Request) -> Response:
     return await settle_http_push(scan_services().scanner, request.headers, body, time.monotonic() + PUSH_DEADLINE_S)
 
 
-@on_lambda
+@on_lambda("scan")
 async def handler(event: dict, deadline: float) -> dict:
     """Amazon MQ trigger: settles the whole batch itself, as Lambda has no partial batch failure."""
     scanning = scan_services()

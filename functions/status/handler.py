@@ -7,6 +7,7 @@ from ethsource.addresses import parse_address, parse_chain
 from ethsource.batching import MicroBatcher, blocking_runner
 from ethsource.config import get_settings
 from ethsource.http import Answer, ApiRequest, create_app
+from ethsource.lambda_runtime import lambda_entry
 from ethsource.models import Contract, StatusQuery
 from ethsource.services import services
 from ethsource.watching import MAX_WAIT_S, Watcher, cache_control, etag
@@ -40,4 +41,4 @@ def _validators(contract: Contract) -> list[tuple[bytes, bytes]]:
     return [(b"etag", etag(contract).encode()), (b"cache-control", cache_control(contract).encode())]
 
 
-handler = Mangum(app, lifespan="off")
+handler = lambda_entry("status")(Mangum(app, lifespan="off"))

@@ -6,6 +6,7 @@ from ethsource.addresses import parse_address, parse_chain
 from ethsource.batching import MicroBatcher, blocking_runner
 from ethsource.config import get_settings
 from ethsource.http import Answer, ApiRequest, create_app
+from ethsource.lambda_runtime import lambda_entry
 from ethsource.models import MAX_BATCH_ITEMS, BatchSubmitRequest, BatchSubmitResponse, Contract, SubmitRequest
 from ethsource.observability import REQUEST_ID, traceparent
 from ethsource.services import services
@@ -41,4 +42,4 @@ async def submit_batch(request: ApiRequest) -> Answer:
     return Answer(200, batch_results(entries, results))
 
 
-handler = Mangum(app, lifespan="off")
+handler = lambda_entry("submit")(Mangum(app, lifespan="off"))

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ethsource.config import get_settings
 from ethsource.http import create_app
+from ethsource.lambda_runtime import lambda_entry
 from ethsource.services import services
 from ethsource.sweeping import sweep as sweep_lost
 
@@ -54,6 +55,7 @@ def sweep() -> dict:
     return {"requeued": sweep_now()}
 
 
+@lambda_entry("sweep")
 def handler(event: dict, context=None) -> dict:
     """Lambda, on a schedule (EventBridge)."""
     return {"requeued": sweep_now()}

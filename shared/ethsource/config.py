@@ -128,6 +128,9 @@ class Settings(BaseSettings):
     sweep_after_s: Seconds = Field(600.0, validation_alias="SWEEP_AFTER")
     sweep_interval_s: float = Field(0.0, ge=0, validation_alias="SWEEP_INTERVAL")  # > 0: sweep keeps its own timer
     chaos_endpoints: bool = Field(False, validation_alias="CHAOS_ENDPOINTS")  # local runs only (ethsource.chaos)
+    # On Lambda, the CloudWatch namespace of the metrics each invocation writes (ethsource.cloudwatch)
+    powertools_metrics_namespace: str = Field("ethsource", min_length=1, max_length=255,
+                                              validation_alias="POWERTOOLS_METRICS_NAMESPACE")
     otel_exporter_otlp_endpoint: str | None = Field(None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
     log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
                          BeforeValidator(lambda level: level.upper() if isinstance(level, str) else level)] = Field(

@@ -15,7 +15,6 @@ import contextlib
 import hmac
 import json
 import logging
-import os
 import re
 import sys
 import time
@@ -129,7 +128,7 @@ class FunctionApp:
         self._api_keys = tuple(key.encode() for key in api_keys)
         self.routes: list[Route] = []
         self.in_flight = 0
-        self._gauge_set_at = 0.0
+        self._gauge_set_at, self._gauge_value = 0.0, 0
         self._counters: dict[tuple, object] = {}
         self._timers: dict[tuple, object] = {}
         api.openapi = self._openapi  # the API routes' operations join FastAPI's own
@@ -183,7 +182,7 @@ class FunctionApp:
     async def _serve(self, route: Route, match: re.Match, scope, receive, send) -> None:
         started = time.perf_counter()
         headers = scope["headers"]
-        request_id = request_id_from(_header(headers, b"x-request-id")) or os.urandom(8).hex()
+        request_id = request_id_from(_header(headers, b"x-request-id"))
         token = REQUEST_ID.set(request_id)
         answer = None
         try:
@@ -252,8 +251,10 @@ class FunctionApp:
             timer = self._timers[key[:2]] = HTTP_DURATION.labels(self.function, route.path, method)
         now = time.perf_counter()
         timer.observe(now - started)
-        if now - self._gauge_set_at > 0.5:  # the in-flight gauge, twice a second rather than twice a request
-            self._gauge_set_at = now
+        # The in-flight gauge, twice a second rather than twice a request, and at once when the function falls
+        # idle: set only now and then, it kept whatever the last set saw when the traffic stopped.
+        if self.in_flight != self._gauge_value and (self.in_flight == 0 or now - self._gauge_set_at > 0.5):
+            self._gauge_set_at, self._gauge_value = now, self.in_flight
             HTTP_IN_FLIGHT.labels(self.function).set(self.in_flight)
 
     def _openapi(self) -> dict:
@@ -339,7 +340,32 @@ def create_app(function: str, *, health_checks: dict[str, Callable[[], None]], d
     if settings.chaos_endpoints:
         api.include_router(chaos.router)
     api.add_middleware(UnexpectedErrorMiddleware, function=function)
+    api.add_middleware(RequestIdMiddleware)
     return FunctionApp(function, api, api_keys=settings.api_keys, tracing=tracing)
+
+
+class RequestIdMiddleware:
+    """FastAPI's routes (health, metrics, pushed scan messages, sweep's POST) take or make a request id as the API
+    routes do: on every log line written while answering, and in the answer's X-Request-ID."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        request_id = request_id_from(_header(scope["headers"], b"x-request-id"))
+        token = REQUEST_ID.set(request_id)
+
+        async def send_with_id(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), (b"x-request-id", request_id.encode())]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            REQUEST_ID.reset(token)
 
 
 class UnexpectedErrorMiddleware:

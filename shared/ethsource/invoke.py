@@ -8,6 +8,7 @@ to the function's HTTP endpoint in structured mode, as Knative pushes a scan mes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import sys
@@ -48,7 +49,8 @@ def invoke(function: str, event_file: Path) -> dict:
         response = request(module.app, "POST", "/", {"content-type": "application/cloudevents+json"},
                            json.dumps(event).encode())
         return {"statusCode": response.status_code, "headers": dict(response.headers), "body": response.text}
-    return module.handler(event, LocalContext(function))
+    with contextlib.redirect_stdout(sys.stderr):  # the metrics' EMF lines go with the logs, as on Lambda
+        return module.handler(event, LocalContext(function))
 
 
 def request(app, method: str, path: str, headers: Mapping[str, str] | None = None, body: bytes = b"") -> httpx.Response:

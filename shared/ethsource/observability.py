@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import re
 import sys
 from contextvars import ContextVar
@@ -23,11 +24,11 @@ REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 _GOOD_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
-def request_id_from(given: bytes | str | None) -> str | None:
-    """A caller's (or the gateway's) X-Request-ID when it is a plain token, else None (make one)."""
+def request_id_from(given: bytes | str | None = None) -> str:
+    """A caller's (or the gateway's) X-Request-ID when it is a plain token, else a new id."""
     if isinstance(given, bytes):
         given = given.decode("latin-1")
-    return given if given and _GOOD_REQUEST_ID.fullmatch(given) else None
+    return given if given and _GOOD_REQUEST_ID.fullmatch(given) else os.urandom(8).hex()
 
 
 def configure_logging(service: str, level: str = "INFO", stream: TextIO | None = None) -> None:
@@ -45,10 +46,14 @@ def configure_logging(service: str, level: str = "INFO", stream: TextIO | None =
 
 
 class ContextFilter(logging.Filter):
-    """Puts the request id and the current span's ids on every record; the Powertools formatter prints them."""
+    """Puts the request id and the current span's ids on every record; the Powertools formatter prints them.
+
+    A line about one contract that names its own request id (`extra`) keeps it: a scanner's message holds the
+    contracts of many requests.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if (request_id := REQUEST_ID.get()) is not None:
+        if (request_id := REQUEST_ID.get()) is not None and "request_id" not in record.__dict__:
             record.request_id = request_id
         context = trace.get_current_span().get_span_context()
         if context.is_valid:

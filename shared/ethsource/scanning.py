@@ -250,7 +250,8 @@ def _stored(source: ContractSource) -> StoredSource:
 
 
 def _where(item: ScanItem) -> dict:
-    return {"chain_id": item.chain_id, "address": item.address}
+    """What a line about one contract names: the contract, and the request that queued it (or the sweep)."""
+    return {"chain_id": item.chain_id, "address": item.address, "request_id": item.request_id}
 
 
 def _log_outcome(outcome: _Outcome) -> None:

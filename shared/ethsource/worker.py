@@ -15,6 +15,7 @@ import math
 
 from .metrics import SCANS
 from .models import PoisonMessage, ScanMessage
+from .observability import REQUEST_ID
 from .queue import Consumer, Delivery, Disposition, Topology
 from .scanning import Scanner, ScanOutcome
 
@@ -65,11 +66,12 @@ class ScanWorker:
         task.add_done_callback(self._tasks.discard)
 
     async def _handle(self, delivery: Delivery) -> None:
+        # The lines about the whole message carry its id (the contracts' own carry the ids of their requests).
+        REQUEST_ID.set(delivery.message_id)  # the task's own context: nothing to reset
         try:
             message = ScanMessage.from_body(delivery.body)
         except PoisonMessage as exc:
-            log.error("dead-lettering a poison message", extra={"error_code": exc.code, "reason": exc.message,
-                                                                "message_id": delivery.message_id})
+            log.error("dead-lettering a poison message", extra={"error_code": exc.code, "reason": exc.message})
             SCANS.labels(ScanOutcome.POISON).inc()
             return self._settle(delivery, Disposition.DEAD_LETTER)
         self._average_size += (len(message.contracts) - self._average_size) / 8
@@ -77,8 +79,7 @@ class ScanWorker:
             await self._scanner.scan(message.contracts)
             disposition = Disposition.ACK
         except Exception:
-            log.exception("settling a message failed; it will be delivered again",
-                          extra={"message_id": delivery.message_id})
+            log.exception("settling a message failed; it will be delivered again")
             await asyncio.sleep(REQUEUE_PAUSE_S)
             disposition = Disposition.REQUEUE
         self._settle(delivery, disposition)

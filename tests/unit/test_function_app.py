@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from ethsource.config import Settings
 from ethsource.errors import NotFound
 from ethsource.http import Answer, ApiRequest, create_app
-from ethsource.metrics import HTTP_REQUESTS
+from ethsource.metrics import HTTP_IN_FLIGHT, HTTP_REQUESTS
 from ethsource.models import Contract, StatusQuery, SubmitRequest
 
 
@@ -158,6 +158,21 @@ def test_health_metrics_and_documents_are_not_counted_as_api_traffic():
     counted = {sample.labels["route"] for metric in HTTP_REQUESTS.collect() for sample in metric.samples
                if sample.labels.get("function") == "traffic-test"}
     assert counted == {"/things/{address}"}
+
+
+def test_in_flight_reads_zero_once_the_requests_are_answered_and_a_scrape_does_not_count():
+    app, release, state = build("in-flight-test")
+
+    async def scenario(client):
+        held = [asyncio.create_task(client.get("/things/slow")) for _ in range(3)]
+        while state["started"] < 3:
+            await asyncio.sleep(0.001)
+        release.set()
+        await asyncio.gather(*held)  # answered within the half second the gauge is otherwise set at most once in
+        await client.get("/metrics")
+
+    run(app, scenario)
+    assert HTTP_IN_FLIGHT.labels("in-flight-test")._value.get() == 0
 
 
 @pytest.mark.parametrize("query", ["chain_id=1.0", "chain_id=%2B1", "chain_id=01", "chain_id=%201", "chain_id=1_0",
