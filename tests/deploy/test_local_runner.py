@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
 
 import httpx
 import pymysql
@@ -18,7 +19,7 @@ from ethsource.config import Settings
 from ethsource.db import connect_args
 from ethsource.serving import FUNCTIONS
 from ethsource_local.runner import GATEWAY_DIR, Layout, Runner
-from tests.conftest import System, running_system, wait_until
+from tests.conftest import PROJECT_ROOT, System, running_system, wait_until
 from tests.scanning import fresh
 
 PROCESS_NAMES = (*FUNCTIONS, "gateway", "fake-etherscan")
@@ -29,6 +30,14 @@ TEMPLATE = (GATEWAY_DIR / "ethsource.conf.template").read_text()
 @pytest.fixture
 def runner() -> Runner:
     return Runner(Layout(18080), Settings.from_env({}), fake_latency_ms=0)
+
+
+def test_make_run_installs_and_starts_the_services_before_the_system():
+    # `make -n` prints the recipe without running it: on a fresh machine, services.sh comes first.
+    recipe = subprocess.run(["make", "-n", "run"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True).stdout
+    lines = recipe.splitlines()
+    assert lines.index("local/services.sh --minimal") < len(lines) - 1
+    assert lines[-1].endswith("run ethsource run --port 8080")
 
 
 def test_the_gateway_has_an_upstream_and_the_functions_route_for_every_function():
