@@ -47,6 +47,23 @@ def test_the_gateway_has_an_upstream_and_the_functions_route_for_every_function(
     assert sorted(routed) == sorted(FUNCTIONS)
 
 
+def upstream_of(path: str) -> str:
+    """The upstream the gateway template passes `path` to, as nginx picks its location: an exact match (`=`) first,
+    then the regular expressions in their order."""
+    locations = re.findall(r"^\s*location (=|~) (\S+)\s*\{[^\n]*?proxy_pass http://(\w+);", TEMPLATE, re.M)
+    exact = {target: upstream for kind, target, upstream in locations if kind == "="}
+    if path in exact:
+        return exact[path]
+    return next(upstream for kind, pattern, upstream in locations if kind == "~" and re.search(pattern, path))
+
+
+def test_the_gateway_passes_every_api_route_to_its_function(http_routes):
+    address = "0xdAC17F958D2ee523a2206206994597C13D831ec7"
+    for name, routes in http_routes.items():
+        for _, path in routes:
+            assert upstream_of(path.replace("{address}", address)) == name, path
+
+
 def test_the_runner_fills_every_upstream_with_the_port_of_its_function(runner):
     site = runner.gateway_site()
     assert not re.findall(r"\$\{\w+\}", site)
