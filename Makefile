@@ -1,5 +1,6 @@
 # The two commands of the README: `make run` starts the system, `make test` runs every test.
-# Each installs what it needs: uv (from PyPI) and the locked Python dependencies.
+# Each installs what it needs: uv (from PyPI), the locked Python dependencies, and through local/services.sh
+# MariaDB, RabbitMQ and nginx (Debian packages), started when they are down.
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 PORT ?= 8080
@@ -13,7 +14,7 @@ deps: $(UV)
 	$(UV) sync --frozen --quiet
 
 run: deps
-	@command -v nginx >/dev/null || { echo "nginx (the local gateway) is missing: run 'make services' first"; exit 1; }
+	local/services.sh --minimal
 	$(UV) run ethsource run --port $(PORT)
 
 services:

@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
 # Installs (Debian/Ubuntu packages) and starts what ethsource needs on this machine: MariaDB, RabbitMQ,
-# and nginx for the local gateway. Safe to run again: it only does what is missing.
+# and nginx for the local gateway. Safe to run again: it only does what is missing, and takes a second or two
+# when nothing is. `--minimal` (what `make run` needs) leaves out the tools only tests and `make observe` use.
 set -euo pipefail
+
+minimal=false
+case "${1:-}" in
+  --minimal) minimal=true ;;
+  "") ;;
+  *) echo "usage: $0 [--minimal]" >&2; exit 64 ;;
+esac
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -11,9 +19,11 @@ command -v rabbitmq-server >/dev/null || [ -x /usr/sbin/rabbitmq-server ] || mis
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 # Prometheus, Alertmanager and node-exporter: `make observe` runs them; tests run them, promtool, amtool and
 # docker-compose (its `config` check of local/docker-compose.yaml).
-for extra in prometheus prometheus-alertmanager prometheus-node-exporter docker-compose ${EXTRA_DEBIAN_PACKAGES:-}; do
-  dpkg -s "$extra" >/dev/null 2>&1 || missing+=("$extra")
-done
+if [ "$minimal" = false ]; then
+  for extra in prometheus prometheus-alertmanager prometheus-node-exporter docker-compose ${EXTRA_DEBIAN_PACKAGES:-}; do
+    dpkg -s "$extra" >/dev/null 2>&1 || missing+=("$extra")
+  done
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   as_root apt-get update -qq

@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  not scraped: {job}")
             if not all(os.environ.get(name) for name in TELEGRAM_SETTINGS):
                 print("  alerts stay in Alertmanager: set TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID to get them in "
-                      "Telegram (README, Observe)")
+                      "Telegram (docs/observability.md)")
             print(f"configs and logs: {run_dir}. Ctrl-C stops everything.", flush=True)
             wait_until(lambda: not all(process.running for process in processes.values()), math.inf,
                        "one of them exits", interval=0.5)

@@ -49,7 +49,7 @@ SHUTDOWN_ORDER = (("gateway",), FUNCTIONS, ("fake-etherscan",))
 SUPERVISE_INTERVAL_S = 0.2
 
 HOW_TO_GET_SERVICES = """\
-  On Debian/Ubuntu, `make services` installs and starts MariaDB and RabbitMQ on this machine.
+  On Debian/Ubuntu, `make run` (or `local/services.sh`) installs and starts MariaDB, RabbitMQ and nginx.
   With Docker, `docker compose -f local/docker-compose.yaml up` runs the whole stack instead.
   Or point DATABASE_URL / RABBITMQ_URL at servers you already have."""
 
@@ -138,7 +138,7 @@ class Runner:
     def gateway_command(self) -> list[str]:
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         if not Path(nginx).exists():
-            raise SystemExit("nginx is needed for the local gateway: `make services` (or apt-get install nginx-light)")
+            raise SystemExit("nginx (the local gateway) is missing: `make run` installs it (nginx-light)")
         run_dir = self.layout.run_dir
         (run_dir / "tmp").mkdir(parents=True, exist_ok=True)
         (run_dir / "ethsource.conf").write_text(self.gateway_site())

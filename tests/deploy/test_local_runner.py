@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
 
 import httpx
 import pymysql
@@ -18,7 +19,7 @@ from ethsource.config import Settings
 from ethsource.db import connect_args
 from ethsource.serving import FUNCTIONS
 from ethsource_local.runner import GATEWAY_DIR, Layout, Runner
-from tests.conftest import System, running_system, wait_until
+from tests.conftest import PROJECT_ROOT, System, running_system, wait_until
 from tests.scanning import fresh
 
 PROCESS_NAMES = (*FUNCTIONS, "gateway", "fake-etherscan")
@@ -31,11 +32,36 @@ def runner() -> Runner:
     return Runner(Layout(18080), Settings.from_env({}), fake_latency_ms=0)
 
 
+def test_make_run_installs_and_starts_the_services_before_the_system():
+    # `make -n` prints the recipe without running it: on a fresh machine, services.sh comes first.
+    recipe = subprocess.run(["make", "-n", "run"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True).stdout
+    lines = recipe.splitlines()
+    assert lines.index("local/services.sh --minimal") < len(lines) - 1
+    assert lines[-1].endswith("run ethsource run --port 8080")
+
+
 def test_the_gateway_has_an_upstream_and_the_functions_route_for_every_function():
     upstreams = dict(re.findall(r"^upstream (\w+)\s*\{\s*server \$\{(\w+)\};", TEMPLATE, re.M))
     assert upstreams == {name: f"{name.upper()}_UPSTREAM" for name in FUNCTIONS}
     routed = re.search(r"location ~ \^/functions/\(\?<function>([\w|]+)\)", TEMPLATE).group(1).split("|")
     assert sorted(routed) == sorted(FUNCTIONS)
+
+
+def upstream_of(path: str) -> str:
+    """The upstream the gateway template passes `path` to, as nginx picks its location: an exact match (`=`) first,
+    then the regular expressions in their order."""
+    locations = re.findall(r"^\s*location (=|~) (\S+)\s*\{[^\n]*?proxy_pass http://(\w+);", TEMPLATE, re.M)
+    exact = {target: upstream for kind, target, upstream in locations if kind == "="}
+    if path in exact:
+        return exact[path]
+    return next(upstream for kind, pattern, upstream in locations if kind == "~" and re.search(pattern, path))
+
+
+def test_the_gateway_passes_every_api_route_to_its_function(http_routes):
+    address = "0xdAC17F958D2ee523a2206206994597C13D831ec7"
+    for name, routes in http_routes.items():
+        for _, path in routes:
+            assert upstream_of(path.replace("{address}", address)) == name, path
 
 
 def test_the_runner_fills_every_upstream_with_the_port_of_its_function(runner):

@@ -1,4 +1,4 @@
-"""The `ethsource` command: the fake Etherscan's options passed on as the README shows them; usage errors exit 64."""
+"""The `ethsource` command: the fake Etherscan takes its own options (docs/deployment.md); usage errors exit 64."""
 
 from __future__ import annotations
 

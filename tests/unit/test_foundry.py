@@ -10,11 +10,23 @@ import posixpath
 import tomllib
 import zipfile
 
+import httpx
 import pytest
 
+from ethsource import blockscout, sourcify
 from ethsource.errors import InvalidInput
 from ethsource.foundry import FormatNotApplicable, to_zip
-from ethsource.sources import parse_item, with_implementation
+from ethsource.sources import ContractSource, parse_item, safe_path, with_implementation
+from ethsource_local.fake_etherscan import (
+    ETHERSCAN_SHAPES,
+    Contract,
+    FakeConfig,
+    address_with_shape,
+    contract_of,
+    explorer_urls,
+    implementation_of,
+    running,
+)
 
 ABI = [{"inputs": [], "name": "owner", "outputs": [{"name": "", "type": "address"}], "type": "function"}]
 TOKEN = '// SPDX-License-Identifier: MIT\npragma solidity 0.8.20;\n\nimport "./Maths.sol";\n\ncontract Token {}\n'
@@ -324,3 +336,75 @@ def test_hostile_source_paths_stay_inside_the_zip(tmp_path):
 def test_the_same_source_always_gives_the_same_bytes():
     source = parse_item(item(SourceCode=standard_json(FULL_FILES, FULL_SETTINGS)))
     assert to_zip(source) == to_zip(source)
+
+
+# --- every source shape of the fake explorers, as the scanner parses each provider's answer ----------------
+
+
+DEFAULT_EVM = {"0.8.19": "paris", "0.8.20": "shanghai", "0.8.21": "shanghai", "0.8.24": "shanghai"}  # solc's own
+
+
+@pytest.fixture(scope="module")
+def explorers():
+    with running(FakeConfig()) as api_url, httpx.Client(timeout=5) as client:
+        yield explorer_urls(api_url), client
+
+
+def fake_source(explorers, provider: str, form: str) -> tuple[ContractSource, Contract]:
+    """The parsed source of a fake contract of `form` that only `provider` verifies, and the fake's own record."""
+    urls, client = explorers
+    if provider == "etherscan":
+        address = address_with_shape(form)
+        source = parse_item(contract_of(1, address).etherscan_item)
+        implementation = implementation_of(address)
+        if implementation:
+            source = with_implementation(source, parse_item(contract_of(1, implementation).etherscan_item))
+    elif provider == "sourcify":
+        address = address_with_shape("sourcify_exact_match", form=form)
+        answer = client.get(sourcify.contract_url(urls["SOURCIFY_API_URL"], 1, address))
+        source = sourcify.parse_contract(answer.status_code, answer.content)
+    else:
+        address = address_with_shape("blockscout", form=form)
+        instance = dict(entry.split("=", 1) for entry in urls["BLOCKSCOUT_API_URLS"].split(","))["1"]
+        answer = client.get(blockscout.contract_url(instance, address))
+        source = blockscout.parse_contract(answer.status_code, answer.content)
+    return source, contract_of(1, address)
+
+
+def assert_project_is_the_verified_build(entries: dict[str, bytes], contract: Contract, project: str = "") -> None:
+    settings = profile(entries, project)
+    version = contract.compiler_version.split("+")[0]
+    assert settings["solc_version"] == version
+    assert settings["auto_detect_solc"] is False and settings["auto_detect_remappings"] is False
+    assert settings["optimizer"] is contract.optimized
+    assert settings["optimizer_runs"] == contract.runs
+    # Etherscan's "Default" EVM version is what that solc release compiled for when none was set.
+    json_settings = json.loads(entries[project + "metadata.json"]).get("settings")
+    assert settings["evm_version"] == (contract.settings["evmVersion"] if json_settings or
+                                       contract.etherscan_item["EVMVersion"] != "Default" else DEFAULT_EVM[version])
+    assert settings.get("via_ir", False) is bool(contract.settings.get("viaIR", False))
+    linked = {tuple(entry.rsplit(":", 2)[1:]): entry.rsplit(":", 2)[0] for entry in settings.get("libraries", [])}
+    assert {name_address for name_address in linked} == set(contract.libraries.items())
+    assert all(project + file in entries and f"library {name}" in entries[project + file].decode()
+               for (name, _), file in linked.items())
+    assert remappings(entries, project) == contract.settings.get("remappings", [])
+    for path, text in contract.files.items():
+        assert entries[project + safe_path(path)] == text.encode()
+
+
+@pytest.mark.parametrize("provider", ["etherscan", "sourcify", "blockscout"])
+@pytest.mark.parametrize("form", ETHERSCAN_SHAPES)
+def test_every_source_shape_of_the_fake_explorers_is_a_project_of_its_verified_settings(explorers, provider, form):
+    source, contract = fake_source(explorers, provider, form)
+    if contract.language == "Vyper":
+        with pytest.raises(FormatNotApplicable) as refused:
+            to_zip(source)
+        assert refused.value.code == "format_not_applicable" and "Vyper" in refused.value.message
+        return
+    entries = open_zip(to_zip(source))
+    if source.implementation is None:
+        assert_project_is_the_verified_build(entries, contract)
+    else:
+        assert_project_is_the_verified_build(entries, contract, "proxy/")
+        implementation = contract_of(1, contract.implementation)
+        assert_project_is_the_verified_build(entries, implementation, "implementation/")

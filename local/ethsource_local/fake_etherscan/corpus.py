@@ -246,6 +246,8 @@ def _solidity_contract(form: str, chain_id: int, digits: str) -> Contract:
         main_path = f"{name}.sol"
         files = {main_path: _flattened(pragma, spdx, tag, deps, body, values)}
         source_code = files[main_path]
+        if is_vault:  # flattened, the library is declared in the one file, which is where it was linked
+            settings["libraries"] = {main_path: {"SafeMathLib": "0x" + library_hex}}
     else:
         main_path = f"contracts/{name}.sol"
         files = {d: _solidity_file(d, spdx, tag, values) for d in deps}
