@@ -4,9 +4,9 @@ Without ETHERSCAN_API_KEYS the fake explorers run too (Etherscan, Sourcify, Bloc
 pointed at them, its Etherscan playing a large paid plan (FAKE_PLAN_KEYS keys at FAKE_PLAN_RATE calls/s each, or
 ETHERSCAN_RATE_LIMIT), and Sourcify and Blockscout as generous (FAKE_PLAN_KEYS x FAKE_PLAN_RATE calls/s each, or
 their own *_RATE_LIMIT): a seventh of random addresses goes on to them, and at their public rates (2 and 3/s)
-a load run would leave a backlog that looks broken. The API functions run a process per core (WEB_CONCURRENCY, when not set), the scanner one.
-A process that crashes is started again (ethsource_local.supervisor); the runner's restarts are Prometheus metrics
-on its own port.
+a load run would leave a backlog that looks broken. The API functions run a process per core (WEB_CONCURRENCY,
+when not set), the scanner one. A process that crashes is started again (ethsource_local.supervisor); the
+runner's restarts are Prometheus metrics on its own port.
 """
 
 from __future__ import annotations
