@@ -42,7 +42,7 @@ class Submitter:
 
     def submit_many(self, submissions: list[Submission]) -> list[tuple[Contract, bool]]:
         """Each submission's contract and whether this call queued its scan (a contract submitted twice in one
-        batch is queued once: its first submission says so)."""
+        batch is queued once: its first submission that asks for a refresh says so, else its first)."""
         first: dict[Key, Submission] = {}
         for submission in submissions:
             first.setdefault(submission.key, submission)
@@ -55,13 +55,13 @@ class Submitter:
 
         with batch_span("submit batch", [submission.traceparent for submission in first.values()]):
             found = self._store.open_scans(list(first), refresh, os.urandom(16), publish)
-        answered: set[Key] = set()
-        results = []
-        for submission in submissions:
-            contract, queued = found[submission.key]
-            results.append((contract, queued and submission.key not in answered))
-            answered.add(submission.key)
-        return results
+        teller: dict[Key, int] = {}  # the submission that says a key was queued
+        for index, submission in enumerate(submissions):
+            told = teller.get(submission.key)
+            if told is None or (submission.refresh and not submissions[told].refresh):
+                teller[submission.key] = index
+        return [(found[submission.key][0], found[submission.key][1] and teller[submission.key] == index)
+                for index, submission in enumerate(submissions)]
 
 
 def parse_batch(body: bytes, chains: Container[int], request_id: str | None,
