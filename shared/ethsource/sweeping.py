@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from .metrics import SWEPT
 from .models import ScanItem
-from .observability import REQUEST_ID, request_id_from
+from .observability import REQUEST_ID, batch_span, request_id_from
 from .queue import Outgoing, Publisher
 from .store import ContractStore, Key
 
@@ -29,22 +29,23 @@ def sweep(store: ContractStore, publisher: Publisher, messages_waiting: Callable
     """How many contracts were queued again.
 
     A round has an id (its request's, when a scheduler's POST started it): on its log lines, and in the messages
-    it queues, so the scans of the contracts it took back log it too.
+    it queues, so the scans of the contracts it took back log it too; and a span, skipped or not.
     """
     token = REQUEST_ID.set(round_id := REQUEST_ID.get() or request_id_from())
     try:
-        if waiting := messages_waiting():
-            log.info("sweep skipped: messages still wait in the scan queues", extra={"messages": waiting})
-            return 0
+        with batch_span("sweep round", []):
+            if waiting := messages_waiting():
+                log.info("sweep skipped: messages still wait in the scan queues", extra={"messages": waiting})
+                return 0
 
-        def publish(keys: list[Key]) -> None:
-            publisher.publish([Outgoing([ScanItem(chain_id=chain_id, address=address, request_id=round_id)
-                                         for chain_id, address in keys])])
+            def publish(keys: list[Key]) -> None:
+                publisher.publish([Outgoing([ScanItem(chain_id=chain_id, address=address, request_id=round_id)
+                                             for chain_id, address in keys])])
 
-        requeued = store.requeue_stuck(older_than_s, limit, os.urandom(16), publish)
-        for chain_id, address in requeued:
-            log.warning("re-queued a stuck contract", extra={"chain_id": chain_id, "address": address})
-        SWEPT.inc(len(requeued))
-        return len(requeued)
+            requeued = store.requeue_stuck(older_than_s, limit, os.urandom(16), publish)
+            for chain_id, address in requeued:
+                log.warning("re-queued a stuck contract", extra={"chain_id": chain_id, "address": address})
+            SWEPT.inc(len(requeued))
+            return len(requeued)
     finally:
         REQUEST_ID.reset(token)

@@ -37,9 +37,11 @@ def lambda_env(service_env, db, otlp_receiver):
                "SCAN_QUEUE": f"{service_env['SCAN_QUEUE']}.lambda", "SWEEP_AFTER": str(30 * 86400),
                "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "600000",
                "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE}
+        topology = Topology.from_settings(Settings.from_env(env))
+        connection = pika.BlockingConnection(pika.URLParameters(service_env["RABBITMQ_URL"]))
+        topology.declare(connection.channel())  # as a deployment has it (the submit may queue nothing)
         yield env
-    connection = pika.BlockingConnection(pika.URLParameters(service_env["RABBITMQ_URL"]))
-    for queue in Topology.from_settings(Settings.from_env(env)).all_queues:
+    for queue in topology.all_queues:
         connection.channel().queue_delete(queue)
     connection.close()
 
@@ -89,7 +91,7 @@ def test_each_invocation_writes_its_metrics_as_emf_and_has_sent_its_spans_when_i
     answered, documents = invoked(lambda_env, "status", "status-apigw-v2.json")
     assert metric(documents, "Requests", service="status", status=str(answered["statusCode"])) == [1]
 
-    invoked(lambda_env, "sweep", "sweep-schedule.json")  # nothing that old to sweep: no metric, its queries traced
+    invoked(lambda_env, "sweep", "sweep-schedule.json")  # nothing that old to sweep: no metric, its round traced
 
     services = {span.service for span in otlp_receiver.spans}
     assert {"ethsource-submit", "ethsource-scan", "ethsource-status", "ethsource-sweep"} <= services
