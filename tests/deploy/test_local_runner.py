@@ -34,7 +34,10 @@ def runner() -> Runner:
 
 def test_make_run_installs_and_starts_the_services_before_the_system():
     # `make -n` prints the recipe without running it: on a fresh machine, services.sh comes first.
-    recipe = subprocess.run(["make", "-n", "run"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True).stdout
+    # Under `make test` this is a sub-make: without its parent's flags, and not announcing its directory.
+    env = {name: value for name, value in os.environ.items() if name not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    recipe = subprocess.run(["make", "--no-print-directory", "-n", "run"], cwd=PROJECT_ROOT, env=env,
+                            capture_output=True, text=True, check=True).stdout
     lines = recipe.splitlines()
     assert lines.index("local/services.sh --minimal") < len(lines) - 1
     assert lines[-1].endswith("run ethsource run --port 8080")
