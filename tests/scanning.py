@@ -4,6 +4,7 @@ its own, for tests that vary what the scanner sees; submissions go through the l
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +21,8 @@ from ethsource.queue import Topology
 from ethsource.submission import Submission
 from ethsource_local.fake_etherscan import FakeConfig, explorer_urls, running, shape_of
 from ethsource_local.fake_etherscan import stats as fake_stats
-from tests.conftest import serving, wait_until
+from ethsource_local.processes import Process, started
+from tests.conftest import answers, free_port_block, serving, wait_until
 
 
 @dataclass
@@ -86,6 +88,22 @@ def configured(service_env, **settings) -> Iterator[Settings]:
         os.environ.clear()
         os.environ.update(saved)
         services.forget()
+
+
+@contextmanager
+def fake_apart(keys: tuple[str, ...], rate: float) -> Iterator[str]:
+    """The fake explorers in a process of their own, enforcing `keys` × `rate`; yields their Etherscan URL.
+
+    For tests that count calls per second: a fake in this process stamps each call when its thread gets the GIL,
+    and late in a long run this process has many threads, so a call could be counted tens of milliseconds after
+    it arrived (the budget leaves 31 ms of slack a second).
+    """
+    port = free_port_block(1)
+    process = Process("fake explorers", [sys.executable, "-m", "ethsource_local.fake_etherscan", "--port", str(port),
+                                         "--api-keys", ",".join(keys), "--rate-limit", str(rate)])
+    root = f"http://127.0.0.1:{port}"
+    with started(process, lambda: answers(f"{root}/_fake/stats"), 60, "it answers"):
+        yield f"{root}/v2/api"
 
 
 @contextmanager

@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ethsource import lookup, services, sources
-from ethsource_local.fake_etherscan import FakeConfig, expected_files, implementation_of, running
+from ethsource_local.fake_etherscan import FakeConfig, expected_files, implementation_of
 from ethsource_local.processes import stop_all
 from tests.conftest import wait_until
 from tests.faults.rig import ScannerProcess
-from tests.scanning import Scan, fresh, own_queue, scanner
+from tests.scanning import Scan, fake_apart, fresh, own_queue, scanner
 
 
 def stored_sources(db, addresses: list[str]) -> dict[str, int]:
@@ -51,7 +51,7 @@ def test_budget_holds_across_keys_as_counted_by_the_fake(service_env, db):
 @contextmanager
 def fleet(service_env, tmp_path, keys: tuple[str, ...], rate: float, instances: int) -> Iterator[tuple[Scan, list]]:
     """`instances` scanner processes on one queue, against a fake that enforces `keys` × `rate`."""
-    with running(FakeConfig(api_keys=keys, rate_limit=rate)) as fake_url, \
+    with fake_apart(keys, rate) as fake_url, \
             own_queue(service_env, fake_url, ETHERSCAN_API_KEYS=",".join(keys), ETHERSCAN_RATE_LIMIT=str(rate),
                       SCAN_LEASE="5") as (_, scan):
         processes = [ScannerProcess(tmp_path / f"scanner-{n}.log").start() for n in range(instances)]
@@ -87,7 +87,7 @@ def test_a_killed_scanner_of_a_fleet_loses_nothing_and_the_budget_still_holds(se
         results = scan.wait(addresses)
         stats = scan.stats()
     assert {r["status"] for r in results.values()} == {"SUCCESS"}
-    assert stats["over_budget"] == 0 and stats["rate_limited"] == 0
+    assert stats["over_budget"] == 0 and stats["rate_limited"] == 0, stats["per_key_per_second"]
     assert max(stats["max_per_key_per_second"].values()) <= rate
 
 
