@@ -124,11 +124,10 @@ def scanner_budget(base_url: str) -> dict | None:
         text = httpx.get(f"{base_url}/functions/scan/metrics", timeout=5).text
     except httpx.HTTPError:
         return None
-    samples = {(s.name, s.labels.get("budget")): s.value for family in text_string_to_metric_families(text)
-               for s in family.samples}
-    capacity = samples.get(("ethsource_budget_capacity_calls_per_second", "etherscan"))
+    samples = [s for family in text_string_to_metric_families(text) for s in family.samples
+               if s.labels.get("budget") == "etherscan"]
+    capacity = next((s.value for s in samples if s.name == "ethsource_budget_capacity_calls_per_second"), None)
     if capacity is None:
         return None
-    calls = sum(v for (name, budget), v in samples.items()
-                if name == "ethsource_budget_calls_total" and budget == "etherscan")
+    calls = sum(s.value for s in samples if s.name == "ethsource_budget_calls_total")  # a sample per key
     return {"capacity_per_s": round(capacity, 1), "calls": calls, "at": time.monotonic()}
