@@ -1,8 +1,11 @@
 """What the load test reads of the system under test: the scanners' budget from their metrics."""
 
+import importlib
 from types import SimpleNamespace
 
-from load import system
+import pytest
+
+from ethsource.serving import PROJECT_ROOT
 
 METRICS = """\
 # TYPE ethsource_budget_calls_total counter
@@ -15,7 +18,13 @@ ethsource_budget_capacity_calls_per_second{budget="sourcify"} 1.9
 """
 
 
-def test_the_scanners_budget_counts_the_calls_of_every_etherscan_key(monkeypatch):
+@pytest.fixture
+def system(monkeypatch):
+    monkeypatch.syspath_prepend(str(PROJECT_ROOT))  # the load scripts run from the checkout; they are not installed
+    return importlib.import_module("load.system")
+
+
+def test_the_scanners_budget_counts_the_calls_of_every_etherscan_key(monkeypatch, system):
     monkeypatch.setattr(system.httpx, "get", lambda url, timeout: SimpleNamespace(text=METRICS))
     budget = system.scanner_budget("http://127.0.0.1:8080")
     assert (budget["calls"], budget["capacity_per_s"]) == (565.0, 57.0)
