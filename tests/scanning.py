@@ -127,7 +127,21 @@ def own_queue(service_env, fake_url: str, **settings) -> Iterator[tuple[dict[str
 @contextmanager
 def scanner(service_env, db, fake: FakeConfig, **settings) -> Iterator[Scan]:
     """`ethsource serve scan` consuming a queue of its own against a fake of its own, with the given settings."""
-    with running(fake) as fake_url, own_queue(service_env, fake_url, **settings) as (env, scan):
+    with running(fake) as fake_url, scanning_with(service_env, fake_url, **settings) as scan:
+        yield scan
+
+
+@contextmanager
+def budget_scanner(service_env, keys: tuple[str, ...], rate: float, **settings) -> Iterator[Scan]:
+    """The same with Etherscan's `keys` at `rate`, counted by a fake in a process of its own (see fake_apart)."""
+    with fake_apart(keys, rate) as fake_url, scanning_with(service_env, fake_url, ETHERSCAN_API_KEYS=",".join(keys),
+                                                           ETHERSCAN_RATE_LIMIT=str(rate), **settings) as scan:
+        yield scan
+
+
+@contextmanager
+def scanning_with(service_env, fake_url: str, **settings) -> Iterator[Scan]:
+    with own_queue(service_env, fake_url, **settings) as (env, scan):
         with serving("scan", {**env, "SCAN_CONSUMER": "true"}) as port:
             scan.port = port
             wait_until(lambda: consumers(scan) > 0, 30, "the scanner consumes its queue")

@@ -14,7 +14,7 @@ from ethsource_local.fake_etherscan import FakeConfig, expected_files, implement
 from ethsource_local.processes import stop_all
 from tests.conftest import wait_until
 from tests.faults.rig import ScannerProcess
-from tests.scanning import Scan, fake_apart, fresh, own_queue, scanner
+from tests.scanning import Scan, budget_scanner, fake_apart, fresh, own_queue, scanner
 
 
 def stored_sources(db, addresses: list[str]) -> dict[str, int]:
@@ -36,8 +36,7 @@ def budget_used(stats: dict, keys: int, rate: float) -> float:
 def test_budget_holds_across_keys_as_counted_by_the_fake(service_env, db):
     keys, rate = ("key-one", "key-two"), 5
     addresses = fresh("solidity_single", 40)
-    with scanner(service_env, db, FakeConfig(api_keys=keys, rate_limit=rate),
-                 ETHERSCAN_API_KEYS=",".join(keys), ETHERSCAN_RATE_LIMIT=str(rate)) as scan:
+    with budget_scanner(service_env, keys, rate) as scan:
         results = scan.submit_and_wait(addresses)
         stats = scan.stats()
         granted = scan.metric("ethsource_budget_calls_total", budget="etherscan")
@@ -95,12 +94,11 @@ def test_scanner_processes_on_one_port_share_the_budget(service_env, db):
     """`ethsource serve scan` with WEB_CONCURRENCY=2 (what a container runs): two consumers, one budget."""
     keys, rate = ("key-one",), 5
     addresses = fresh("solidity_single", 30)
-    with scanner(service_env, db, FakeConfig(api_keys=keys, rate_limit=rate), ETHERSCAN_API_KEYS=",".join(keys),
-                 ETHERSCAN_RATE_LIMIT=str(rate), WEB_CONCURRENCY="2") as scan:
+    with budget_scanner(service_env, keys, rate, WEB_CONCURRENCY="2") as scan:
         results = scan.submit_and_wait(addresses)
         stats = scan.stats()
     assert {r["status"] for r in results.values()} == {"SUCCESS"}
-    assert stats["over_budget"] == 0 and stats["rate_limited"] == 0
+    assert stats["over_budget"] == 0 and stats["rate_limited"] == 0, stats["per_key_per_second"]
     assert max(stats["max_per_key_per_second"].values()) <= rate
 
 
