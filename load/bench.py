@@ -24,7 +24,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pika
 import pymysql
 
@@ -32,7 +31,7 @@ from ethsource.config import Settings
 from ethsource.db import connect_args, database_name
 from ethsource.queue import Topology
 from ethsource.serving import PROJECT_ROOT
-from ethsource_local.processes import Process, started
+from ethsource_local.processes import Process, answers, started
 from ethsource_local.runner import Layout
 
 from . import loadtest, system
@@ -170,12 +169,6 @@ def wrk(url: str, args: argparse.Namespace, *script_args: str, seconds: float | 
     measured["wrk_cpu_s"] = round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 2)
     return measured
 
-
-def answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 @contextmanager

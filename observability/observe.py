@@ -21,11 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
-import httpx
 import yaml
 
 from ethsource.serving import FUNCTIONS, PROJECT_ROOT
-from ethsource_local.processes import Process, ProcessFailed, stop_all, wait_until
+from ethsource_local.processes import Process, ProcessFailed, answers, stop_all, wait_until
 from ethsource_local.runner import Layout
 
 OBSERVABILITY = Path(__file__).resolve().parent
@@ -126,18 +125,12 @@ def running(services: list[Service], log_dir: Path, timeout: float = 30) -> Iter
             processes[service.name] = Process(service.name, service.command,
                                               log_path=log_dir / f"{service.name}.log").start()
         for service in services:
-            processes[service.name].wait_ready(lambda url=service.ready_url: _answers(url), timeout,
+            processes[service.name].wait_ready(lambda url=service.ready_url: answers(url), timeout,
                                                f"it answers at {service.ready_url}")
         yield processes
     finally:
         stop_all(processes.values(), timeout=10)
 
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 def _port_taken(port: int) -> bool:
@@ -175,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                                  node_exporter=args.node_exporter_port)
     left_out = []
     for compose_target, (address, how) in OPTIONAL_TARGETS.items():
-        if _answers(f"http://{address}/metrics"):
+        if answers(f"http://{address}/metrics"):
             addresses[compose_target] = address
         else:
             left_out.append(f"{compose_target.split(':')[0]} (to scrape it, {how})")
@@ -197,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"node-exporter http://127.0.0.1:{args.node_exporter_port}/metrics\n"
                   f"scraping the functions of `make run` at {', '.join(layout.url(name) for name in FUNCTIONS)}",
                   flush=True)
-            if not _answers(f"http://127.0.0.1:{layout.gateway}/healthz"):
+            if not answers(f"http://127.0.0.1:{layout.gateway}/healthz"):
                 print(f"  (nothing answers at :{layout.gateway} yet: start `make run` too)")
             for job in left_out:
                 print(f"  not scraped: {job}")

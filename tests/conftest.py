@@ -9,9 +9,11 @@ import os
 import signal
 import socket
 import sys
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -22,7 +24,7 @@ import pytest
 from ethsource.config import Settings
 from ethsource.db import connect_args
 from ethsource.queue import Topology
-from ethsource_local.processes import Process, started, wait_until
+from ethsource_local.processes import Process, answers, started, wait_until
 from ethsource_local.runner import PROCESSES, Layout
 from tests.otlp_receiver import OtlpReceiver
 
@@ -70,11 +72,18 @@ def serving(function: str, env: dict[str, str] | None = None) -> Iterator[int]:
     assert process.returncode in (0, -signal.SIGTERM)
 
 
-def answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
+def serve_in_thread(server: ThreadingHTTPServer) -> Callable[[], None]:
+    """`server` answering from a thread of this process (a stand-in for a service); returns what stops and closes
+    it, without waiting for a reply that still hangs."""
+    server.block_on_close = False
+    threading.Thread(target=server.serve_forever, name=server.RequestHandlerClass.__name__, daemon=True).start()
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+
+    return stop
+
 
 
 @pytest.fixture(scope="session")

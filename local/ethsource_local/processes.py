@@ -1,5 +1,6 @@
 """Child processes of the local tooling and the tests: start one with its environment and log file, wait until a
-condition says it is ready (failing loudly, with the tail of its log), stop it gracefully and kill it if it must."""
+condition says it is ready (failing loudly, with the tail of its log; `answers` is the usual probe), stop it
+gracefully and kill it if it must."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+
+import httpx
 
 from ethsource.serving import PROJECT_ROOT
 
@@ -133,3 +136,11 @@ def started(process: Process, ready: Callable[[], object], timeout: float, what:
         yield process
     finally:
         process.stop(stop_timeout)
+
+
+def answers(url: str) -> bool:
+    """Whether `url` answers 200 now (a readiness probe: a refused connection or a timeout is a no)."""
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
-import httpx
 import pika
 import pymysql
 from prometheus_client import start_http_server
@@ -32,7 +31,7 @@ from ethsource.db import connect_args, migrate
 from ethsource.serving import FUNCTIONS, HTTP_FUNCTIONS, PROJECT_ROOT
 from ethsource_local.fake_etherscan import explorer_urls
 
-from .processes import Process, ProcessFailed, stop_all, wait_until
+from .processes import Process, ProcessFailed, answers, stop_all, wait_until
 from .supervisor import REGISTRY, Supervisor
 
 GATEWAY_DIR = PROJECT_ROOT / "local" / "gateway"
@@ -164,7 +163,7 @@ class Runner:
             urls["fake-etherscan"] = f"{self.layout.url('fake-etherscan')}/_fake/stats"
         deadline = time.monotonic() + timeout
         for name, url in urls.items():
-            wait_until(lambda url=url: self._all_running() and _answers(url), max(0.0, deadline - time.monotonic()),
+            wait_until(lambda url=url: self._all_running() and answers(url), max(0.0, deadline - time.monotonic()),
                        f"{name} answers at {url}", interval=0.2)
 
     def _all_running(self) -> bool:
@@ -235,9 +234,3 @@ def run(gateway_port: int, fake_latency_ms: float) -> int:
     finally:
         runner.stop()
 
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False

@@ -27,7 +27,7 @@ from ethsource.config import Settings
 from ethsource.queue import Topology, queue_stats
 from ethsource_local.fake_etherscan import getsourcecode_answer, shape_of
 from ethsource_local.processes import Process
-from tests.conftest import free_port_block, wait_until
+from tests.conftest import free_port_block, serve_in_thread, wait_until
 from tests.scanning import configured
 
 # Shapes of the fake's corpus that end SUCCESS after one Etherscan call (no proxy, not unverified).
@@ -131,16 +131,14 @@ class ScriptedEtherscan:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.block_on_close = False  # closing must not wait for a hanging reply
         self.url = f"http://127.0.0.1:{self._server.server_port}/v2/api"
 
     def __enter__(self) -> ScriptedEtherscan:
-        threading.Thread(target=self._server.serve_forever, name="scripted-etherscan", daemon=True).start()
+        self._stop = serve_in_thread(self._server)
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._stop()
 
 
 class Row(NamedTuple):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import queue
 import subprocess
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
@@ -13,6 +12,7 @@ import httpx
 import pytest
 import yaml
 
+from tests.conftest import serve_in_thread
 from tests.observability.configs import OBSERVABILITY, PROJECT_ROOT, env_sample, free_ports
 
 ALERTMANAGER_DIR = OBSERVABILITY / "alertmanager"
@@ -83,10 +83,9 @@ class FakeTelegram(BaseHTTPRequestHandler):
 def fake_telegram():
     calls: queue.Queue = queue.Queue()
     server = ThreadingHTTPServer(("127.0.0.1", 0), type("Handler", (FakeTelegram,), {"calls": calls}))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    stop = serve_in_thread(server)
     yield f"http://127.0.0.1:{server.server_address[1]}", calls
-    server.shutdown()
-    server.server_close()
+    stop()
 
 
 def test_fired_alert_reaches_telegram_as_send_message_with_its_summary(observe, fake_telegram, tmp_path):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import signal
 import socket
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
@@ -21,7 +20,7 @@ from ethsource.config import Settings
 from ethsource_local import runner
 from ethsource_local.processes import Process, started
 from ethsource_local.runner import PROCESSES, Layout, Runner
-from tests.conftest import answers, free_port_block
+from tests.conftest import answers, free_port_block, serve_in_thread
 
 ADDRESS = "0xdAC17F958D2ee523a2206206994597C13D831ec7"
 REFUSED = {
@@ -105,9 +104,8 @@ class Slow(BaseHTTPRequestHandler):
 def gateway_before_slow_functions(monkeypatch, admitted: int):
     """The gateway admitting `admitted` requests per route, every function behind it slow."""
     layout = Layout(free_port_block(1 + len(PROCESSES)))
-    servers = [ThreadingHTTPServer(("127.0.0.1", layout.port(name)), Slow) for name in ("submit", "status")]
-    for server in servers:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+    stops = [serve_in_thread(ThreadingHTTPServer(("127.0.0.1", layout.port(name)), Slow))
+             for name in ("submit", "status")]
     monkeypatch.setattr(runner, "GATEWAY_ADMITTED", admitted)
     gateway = Process("gateway", Runner(layout, Settings.from_env({}), fake_latency_ms=0).gateway_command(),
                       stop_signal=signal.SIGQUIT)
@@ -116,9 +114,8 @@ def gateway_before_slow_functions(monkeypatch, admitted: int):
         with started(gateway, lambda: answers(f"{url}/openapi.json"), 30, "it serves the OpenAPI document"):
             yield url
     finally:
-        for server in servers:
-            server.shutdown()
-            server.server_close()
+        for stop in stops:
+            stop()
 
 
 def test_past_its_admission_the_gateway_refuses_at_once_with_a_json_503_and_long_polls_are_not_counted(monkeypatch):

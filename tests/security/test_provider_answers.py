@@ -23,6 +23,7 @@ from ethsource.models import ScanItem, ScanMessage
 from ethsource.submission import Submission
 from ethsource_local.fake_etherscan import FakeConfig, running
 from ethsource_local.fake_etherscan import stats as fake_stats
+from tests.conftest import serve_in_thread
 from tests.faults.rig import Reply, library_settings
 from tests.scanning import fresh
 from tests.unit import test_blockscout, test_sourcify
@@ -94,12 +95,11 @@ class ScriptedExplorers:
         self.root = f"http://127.0.0.1:{self._server.server_port}"
 
     def __enter__(self) -> ScriptedExplorers:
-        threading.Thread(target=self._server.serve_forever, name="scripted-explorers", daemon=True).start()
+        self._stop = serve_in_thread(self._server)
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._stop()
 
 
 @pytest.fixture(scope="module")

@@ -76,7 +76,7 @@ def test_a_call_that_leaves_late_pushes_the_next_turn_back_as_far():
                 left.append(clock())
             return left, budget.interval
         finally:
-            budget.stop()
+            await budget.close()
 
     left, interval = asyncio.run(departures())
     gaps = [later - earlier for earlier, later in zip(left, left[1:], strict=False)]
