@@ -3,6 +3,7 @@ its own, for tests that vary what the scanner sees; submissions go through the l
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import uuid
@@ -23,6 +24,14 @@ from ethsource_local.fake_etherscan import FakeConfig, explorer_urls, running, s
 from ethsource_local.fake_etherscan import stats as fake_stats
 from ethsource_local.processes import Process, started
 from tests.conftest import answers, free_port_block, serving, wait_until
+
+
+def close_scanner(loop: asyncio.AbstractEventLoop) -> None:
+    """Close the library's scanner built on `loop` (its HTTP sessions, its budgets' keys), then the loop."""
+    async def closing():
+        await services.scan_services().close()
+    loop.run_until_complete(closing())
+    loop.close()
 
 
 @dataclass

@@ -17,6 +17,7 @@ from ethsource import lookup, services
 from ethsource.models import ScanItem
 from ethsource.submission import Submission
 from tests.faults.rig import TERMINAL, Reply, ScriptedEtherscan, fresh_addresses, library_settings
+from tests.scanning import close_scanner
 
 MAX_ATTEMPTS = 2
 LIMIT_BYTES = 20 * 1024 * 1024
@@ -89,7 +90,7 @@ def etherscan_replies(service_env, db):
                            SCAN_RETRY_BASE_DELAY="600", SCAN_MAX_SOURCE_BYTES=str(LIMIT_BYTES),
                            ETHERSCAN_RATE_LIMIT="1000")):
         yield replies, loop
-    loop.close()
+        close_scanner(loop)
 
 
 async def scan(address: str) -> dict:

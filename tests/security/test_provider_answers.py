@@ -25,7 +25,7 @@ from ethsource_local.fake_etherscan import FakeConfig, running
 from ethsource_local.fake_etherscan import stats as fake_stats
 from tests.conftest import serve_in_thread
 from tests.faults.rig import Reply, library_settings
-from tests.scanning import fresh
+from tests.scanning import close_scanner, fresh
 from tests.unit import test_blockscout, test_sourcify
 from tests.unit.source_checks import assert_archive_is_safe
 
@@ -120,7 +120,7 @@ def explorers(service_env, db):
                            SCAN_RETRY_BASE_DELAY="600", SOURCIFY_RATE_LIMIT="1000", BLOCKSCOUT_RATE_LIMIT="1000",
                            ETHERSCAN_RATE_LIMIT="1000")):
         yield replies, stand_in, loop, etherscan
-    loop.close()
+        close_scanner(loop)
 
 
 def submitted(explorers, provider: str, *replies: Reply) -> str:

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from urllib.parse import urlencode
 
-import httpcore
 import pytest
 
-from ethsource import sourcify
 from ethsource.models import PoisonMessage, ScanItem, ScanMessage
 from ethsource.provider_clients import BlockscoutClient, SourcifyClient
-from ethsource.provider_http import ProviderHttp
 from ethsource.providers import ProviderChain
 from ethsource.sources import ContractSource, ProviderError, SourceError
 from tests.unit import test_blockscout, test_sourcify
@@ -20,7 +18,6 @@ from tests.unit import test_blockscout, test_sourcify
 PROXY = "0x1111111111111111111111111111111111111111"
 IMPLEMENTATION = "0x2222222222222222222222222222222222222222"
 OTHER = "0x3333333333333333333333333333333333333333"
-MAX_BYTES = 64 * 1024
 
 
 class Turns:
@@ -184,51 +181,38 @@ def test_a_passing_fault_on_the_implementation_resumes_where_the_proxy_was_found
 # --- the Sourcify and Blockscout clients on in-memory answers -------------------------------------------------------
 
 class Answering:
-    """An in-memory connection pool: each request gets the next answer (or raises what `answer` raises)."""
+    """In place of ProviderHttp: each GET gets the next answer (status, body); the URLs asked are kept."""
 
-    def __init__(self, answer):
-        self.answer, self.requests = answer, []
+    def __init__(self, *answers: tuple[int, bytes]):
+        self.answers, self.urls = answers, []
 
-    async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
-        self.requests.append(request)
-        answer = self.answer(request)  # a fresh copy: a response's stream is read once, an answer may serve twice
-        return httpcore.Response(answer.status, headers=answer.headers, content=answer.read())
+    async def get(self, url: str, params: dict | None = None) -> tuple[int, bytes]:
+        self.urls.append(url + (f"?{urlencode(params)}" if params else ""))
+        return self.answers[len(self.urls) - 1]
 
-    async def aclose(self) -> None:
+    async def close(self) -> None:
         pass
 
 
-def url_of(request: httpcore.Request) -> str:
-    return bytes(request.url).decode()
+def json_response(document, status: int = 200) -> tuple[int, bytes]:
+    return status, json.dumps(document).encode()
 
 
-def http(provider: str, *answers: httpcore.Response) -> tuple[ProviderHttp, list[httpcore.Request]]:
-    pool = Answering(lambda request: answers[len(pool.requests) - 1])
-    return ProviderHttp(provider, timeout_s=1, max_bytes=MAX_BYTES, max_connections=1, pools=[pool]), pool.requests
+HTML = (200, b"<html><body>Just a moment...</body></html>")
 
 
-def response(status: int, content: bytes, content_type: str = "application/json") -> httpcore.Response:
-    return httpcore.Response(status, headers=[(b"content-type", content_type.encode())], content=content)
+def sourcify_fetch(*answers: tuple[int, bytes]) -> tuple[ContractSource | Exception, list[str]]:
+    http = Answering(*answers)
+    client = SourcifyClient("https://sourcify.example/server", Turns(), http)
+    return _outcome(client.fetch(11155111, test_sourcify.ADDRESS)), http.urls
 
 
-def json_response(document, status: int = 200) -> httpcore.Response:
-    return response(status, json.dumps(document).encode())
-
-
-HTML = response(200, b"<html><body>Just a moment...</body></html>", "text/html")
-
-
-def sourcify_fetch(*answers: httpcore.Response) -> tuple[ContractSource | Exception, list[httpcore.Request]]:
-    transport, requests = http("sourcify", *answers)
-    client = SourcifyClient("https://sourcify.example/server", Turns(), transport)
-    return _outcome(client.fetch(11155111, test_sourcify.ADDRESS)), requests
-
-
-def blockscout_fetch(*answers: httpcore.Response, chain_id: int = 1) -> tuple[ContractSource | Exception, list]:
-    transport, requests = http("blockscout", *answers)
+def blockscout_fetch(*answers: tuple[int, bytes], chain_id: int = 1) -> tuple[ContractSource | Exception, list[str]]:
+    http = Answering(*answers)
+    requests = http.urls
     budgets: dict[str, Turns] = {}
     client = BlockscoutClient({1: "https://eth.blockscout.example"}, lambda host: budgets.setdefault(host, Turns()),
-                              transport)
+                              http)
     outcome = _outcome(client.fetch(chain_id, test_sourcify.ADDRESS))
     assert sum(budget.turns for budget in budgets.values()) == len(requests)  # each call took its turn
     return outcome, requests
@@ -242,16 +226,15 @@ def _outcome(call) -> ContractSource | Exception:
 
 
 def test_sourcify_is_asked_for_every_field_of_the_contract():
-    source, [request] = sourcify_fetch(json_response(test_sourcify.VERIFIED))
-    assert url_of(request) == f"https://sourcify.example/server/v2/contract/11155111/{test_sourcify.ADDRESS}" \
-                               "?fields=all"
+    source, [url] = sourcify_fetch(json_response(test_sourcify.VERIFIED))
+    assert url == f"https://sourcify.example/server/v2/contract/11155111/{test_sourcify.ADDRESS}?fields=all"
     assert source.provider == "sourcify" and source.metadata["match"] == "exact_match"
     assert source.metadata["sourcify"]["matchId"] == "3266227"  # its own fields kept for metadata.json
 
 
 def test_blockscout_is_asked_at_the_chains_instance_and_not_at_all_for_a_chain_without_one():
-    source, [request] = blockscout_fetch(json_response(test_blockscout.VERIFIED))
-    assert url_of(request) == f"https://eth.blockscout.example/api/v2/smart-contracts/{test_sourcify.ADDRESS}"
+    source, [url] = blockscout_fetch(json_response(test_blockscout.VERIFIED))
+    assert url == f"https://eth.blockscout.example/api/v2/smart-contracts/{test_sourcify.ADDRESS}"
     assert source.provider == "blockscout" and source.metadata["blockscout"]["is_fully_verified"] is True
     error, requests = blockscout_fetch(chain_id=777)
     assert (error.code, error.transient, requests) == ("unsupported_chain", False, [])
@@ -259,15 +242,14 @@ def test_blockscout_is_asked_at_the_chains_instance_and_not_at_all_for_a_chain_w
 
 @pytest.mark.parametrize("answer, code, transient", [
     (HTML, "sourcify_unavailable", True),
-    (response(200, json.dumps(test_sourcify.VERIFIED).encode()[:100]), "sourcify_unavailable", True),
-    (response(502, b"<html>502 Bad Gateway</html>", "text/html"), "sourcify_unavailable", True),
+    ((200, json.dumps(test_sourcify.VERIFIED).encode()[:100]), "sourcify_unavailable", True),
+    ((502, b"<html>502 Bad Gateway</html>"), "sourcify_unavailable", True),
     (json_response({"customCode": "too_many_requests", "message": "slow down", "errorId": "x"}, 429),
      "sourcify_rate_limited", True),
     (json_response({k: v for k, v in test_sourcify.VERIFIED.items() if k != "sources"}), "invalid_source", False),
     (json_response(test_sourcify.NOT_VERIFIED, 404), "not_verified", False),
     (json_response({"customCode": "unsupported_chain", "message": "Chain 11155111 not found", "errorId": "x"}, 404),
      "unsupported_chain", False),
-    (response(200, b" " * (MAX_BYTES + 1)), "source_too_large", False),
 ])
 def test_sourcify_answers_end_as_a_source_error_or_a_fault_never_a_crash(answer, code, transient):
     error, _ = sourcify_fetch(answer)
@@ -277,11 +259,11 @@ def test_sourcify_answers_end_as_a_source_error_or_a_fault_never_a_crash(answer,
 
 @pytest.mark.parametrize("answer, code, transient", [
     (HTML, "blockscout_unavailable", True),
-    (response(200, json.dumps(test_blockscout.VERIFIED).encode()[:100]), "blockscout_unavailable", True),
+    ((200, json.dumps(test_blockscout.VERIFIED).encode()[:100]), "blockscout_unavailable", True),
     (json_response({"message": "Too Many Requests"}, 429), "blockscout_rate_limited", True),
     (json_response(test_blockscout.ON_CHAIN_ONLY), "not_verified", False),  # Blockscout's 200 without sources
     (json_response({"message": "Not found"}, 404), "not_verified", False),
-    (response(404, b"404 page not found", "text/plain"), "blockscout_error", False),  # not an instance there
+    ((404, b"404 page not found"), "blockscout_error", False),  # not an instance there
     (json_response({**test_blockscout.VERIFIED, "additional_sources": "Maths.sol"}), "invalid_source", False),
 ])
 def test_blockscout_answers_end_as_a_source_error_or_a_fault_never_a_crash(answer, code, transient):
@@ -298,17 +280,6 @@ def test_paths_that_climb_out_are_kept_inside_the_tree_whichever_provider_sent_t
     assert set(from_sourcify.files) == {"etc/passwd", "abs/Token.sol"}
     assert from_sourcify.metadata["path_changes"]["etc/passwd"] == "../../etc/passwd"
     assert "home/user/.bashrc" in from_blockscout.files
-
-
-def test_a_timeout_is_a_passing_fault_that_names_no_url():
-    def hang(request: httpcore.Request) -> httpcore.Response:
-        raise httpcore.ReadTimeout("timed out reading https://sourcify.example/server/v2/contract")
-
-    transport = ProviderHttp("sourcify", timeout_s=1, max_bytes=MAX_BYTES, max_connections=1,
-                             pools=[Answering(hang)])
-    error = _outcome(SourcifyClient(sourcify.DEFAULT_API_URL, Turns(), transport).fetch(1, OTHER))
-    assert (error.code, error.transient, error.message) == ("sourcify_unavailable", True,
-                                                            "Sourcify did not answer in time")
 
 
 # --- the retry message ---------------------------------------------------------------------------------------------
