@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 import httpx
 
-from . import sources
+from . import jsontext, sources
 from .budget import Budget
 from .metrics import ETHERSCAN_CALLS, ETHERSCAN_DURATION
 from .provider_http import ProviderHttp, recorded_call
@@ -76,7 +75,7 @@ def _result_item(status_code: int, content: bytes) -> dict:
     if status_code != 200:
         raise _error("etherscan_error", f"Etherscan answered HTTP {status_code}", transient=False)
     try:
-        answer = json.loads(content)
+        answer = jsontext.loads(content)
         status, result = answer["status"], answer["result"]
     except (ValueError, KeyError, TypeError, RecursionError):
         # An HTML error page from a proxy in front of Etherscan is a passing fault.

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
 import logging
 import re
 import sys
@@ -30,7 +29,7 @@ from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
-from . import chaos
+from . import chaos, jsontext
 from .errors import AppError, InvalidInput, NotFound, NotReady, Unavailable
 from .metrics import HTTP_DURATION, HTTP_EXCEPTIONS, HTTP_IN_FLIGHT, HTTP_REQUESTS, metrics_registry
 from .models import ErrorBody, invalid_input
@@ -489,4 +488,4 @@ async def _send(send, answer: Answer, request_id: str | None) -> None:
 
 
 def _dumps(value) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    return jsontext.dumps(value)

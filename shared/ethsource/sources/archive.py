@@ -6,6 +6,7 @@ import zipfile
 import zlib
 from dataclasses import replace
 
+from .. import jsontext
 from .model import ContractSource
 from .tree import IMPLEMENTATION_DIR
 
@@ -39,11 +40,11 @@ def to_json(source: ContractSource) -> dict:
 
 
 def compress(source: ContractSource) -> bytes:
-    return zlib.compress(json.dumps(_blob_json(source), separators=(",", ":")).encode("ascii"), _BLOB_LEVEL)
+    return zlib.compress(jsontext.dumps(_blob_json(source)), _BLOB_LEVEL)
 
 
 def decompress(blob: bytes) -> ContractSource:
-    return _from_blob_json(json.loads(zlib.decompress(blob)))
+    return _from_blob_json(jsontext.loads(zlib.decompress(blob)))
 
 
 def _blob_json(source: ContractSource) -> dict:

@@ -1,14 +1,14 @@
 """Reading the loosely typed JSON providers send: missing or null means absent, a wrong type is `invalid_source`."""
 
-import json
 
+from .. import jsontext
 from .model import SourceError
 
 
 def decode(data: str | bytes) -> object:
     """Parsed JSON; ValueError for anything else, including nesting too deep to be a real answer."""
     try:
-        return json.loads(data)
+        return jsontext.loads(data)
     except RecursionError:
         raise ValueError("JSON nested too deep") from None
 
