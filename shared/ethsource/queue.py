@@ -213,6 +213,11 @@ class Delivery:
     message_id: str | None
 
 
+def _far_apart(wanted: int, prefetch: int) -> bool:
+    """Whether a new prefetch is worth a new consumer: half or twice the current one."""
+    return wanted * 2 <= prefetch or wanted >= prefetch * 2
+
+
 class Consumer:
     """Consumes the work queue on a thread of its own and hands each message to `deliver` (on the caller's side,
     e.g. an asyncio loop's `call_soon_threadsafe`); `settle` sends the outcome back to the broker.
@@ -282,14 +287,17 @@ class Consumer:
         connection = connect(self._url)
         channel = connection.channel()
         self._topology.declare(channel)
-        prefetch = self._prefetch()
-        channel.basic_qos(prefetch_count=prefetch)
         self._connection, self._channel = connection, channel
 
         def on_message(_channel, method, properties, body) -> None:
             self._deliver(Delivery(method.delivery_tag, body, properties.headers or {}, properties.message_id))
 
-        tag = channel.basic_consume(self._topology.queue, on_message)
+        def consume(prefetch: int) -> str:
+            channel.basic_qos(prefetch_count=prefetch)
+            return channel.basic_consume(self._topology.queue, on_message)
+
+        prefetch = self._prefetch()
+        tag = consume(prefetch)
         self.connected.set()
         try:
             while not self._stopping.is_set():
@@ -297,9 +305,12 @@ class Consumer:
                 if tag is not None and not self._taking.is_set():
                     channel.basic_cancel(tag)
                     tag = None
-                elif tag is not None and (wanted := self._prefetch()) != prefetch:
-                    prefetch = wanted
-                    channel.basic_qos(prefetch_count=prefetch)
+                elif tag is not None and _far_apart(wanted := self._prefetch(), prefetch):
+                    # A consumer keeps the prefetch it started with (RabbitMQ applies basic.qos to the consumers
+                    # started after it): start again under the new one. Messages in hand stay in hand; those sent
+                    # but not yet handed over go back to the queue.
+                    channel.basic_cancel(tag)
+                    prefetch, tag = wanted, consume(wanted)
             connection.process_data_events(time_limit=0)  # the settlements queued just before the stop
             connection.close()
         finally:

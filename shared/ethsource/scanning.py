@@ -99,6 +99,11 @@ class Scanner:
         self._claims = MicroBatcher(self._claim_many, run_blocking)
         self._writes = MicroBatcher(self._write_many, run_blocking)
 
+    @property
+    def calls_per_second(self) -> float:
+        """What the budget this process holds now lets it send."""
+        return self._budget.calls_per_second
+
     async def scan(self, items: Sequence[ScanItem], *, deadline: float | None = None) -> Counter[ScanOutcome]:
         """Settle every contract of a message: an outcome written, a skip, or a deferral; raises when the
         outcomes could not be written (the message is then to be delivered again).

@@ -2,9 +2,10 @@
 
 A message is acked only once every contract in it is settled (its outcome committed, or deferred to a delay
 queue); a message whose settling fails goes back to the queue after a pause. How many messages the broker sends
-ahead follows their size: about twice SCAN_CONCURRENCY contracts in hand, so a scanner keeps busy on small
-messages and does not sit on large ones (other scanners could take them, and the sweeper could mistake a
-contract held too long for a lost one).
+ahead follows their size and the budget this process holds: the contracts its keys can send in IN_HAND_S (at
+most twice SCAN_CONCURRENCY), so a scanner keeps busy on small messages and does not sit on large ones, and one
+without a key takes only a few: the queue's work goes to the instances that can call (a fleet of six on two keys
+used 89 % of their budget when each took its share of the queue and waited for a key to scan it).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ log = logging.getLogger(__name__)
 
 REQUEUE_PAUSE_S = 1.0  # after a failure (a dependency down), before the message goes back: no hot loop
 MAX_PREFETCH = 1000
+IN_HAND_S = 2.0
+MIN_IN_HAND = 1  # contract: a scanner without a key holds one to ask for a key, and starts at once when given one
 
 
 class ScanWorker:
@@ -41,7 +44,7 @@ class ScanWorker:
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._consumer = Consumer(self._url, self._topology, self._from_consumer_thread, self._prefetch)
+        self._consumer = Consumer(self._url, self._topology, self._from_consumer_thread, self.prefetch)
         self._consumer.start()
 
     async def stop(self, timeout_s: float = 20.0) -> None:
@@ -54,8 +57,10 @@ class ScanWorker:
         self._flush()
         await asyncio.to_thread(self._consumer.stop)
 
-    def _prefetch(self) -> int:
-        return max(1, min(MAX_PREFETCH, math.ceil(self._in_hand_target / self._average_size)))
+    def prefetch(self) -> int:
+        """Messages the broker is to send ahead now: the contracts the budget held sends in IN_HAND_S."""
+        in_hand = min(self._in_hand_target, max(MIN_IN_HAND, self._scanner.calls_per_second * IN_HAND_S))
+        return max(1, min(MAX_PREFETCH, math.ceil(in_hand / self._average_size)))
 
     def _from_consumer_thread(self, delivery: Delivery) -> None:
         self._loop.call_soon_threadsafe(self._accept, delivery)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 
 import pika
@@ -43,8 +44,8 @@ class Recorder:
 
     def __init__(self, topology: Topology, disposition=Disposition.ACK, prefetch: int = 10):
         self.deliveries, self._lock = [], threading.Lock()
-        self.disposition = disposition
-        self.consumer = Consumer(URL, topology, self._deliver, lambda: prefetch)
+        self.disposition, self.prefetch = disposition, prefetch
+        self.consumer = Consumer(URL, topology, self._deliver, lambda: self.prefetch)
 
     def _deliver(self, delivery) -> None:
         with self._lock:
@@ -120,3 +121,22 @@ def test_the_broker_sends_ahead_only_as_many_messages_as_the_prefetch_asks(topol
         # The broker counts as ready only what it has not sent: seven ready, so it sent those three and no more.
         assert depth(topology.queue) == 7
         assert len(recorder.deliveries) == 3
+
+
+def test_a_new_prefetch_holds_while_consuming_and_messages_in_hand_stay_in_hand(topology):
+    """A scanner that gets a key takes more; one that loses its key takes less (the broker keeps a consumer's
+    prefetch as it was at its start: the consumer starts again under the new one)."""
+    publisher = Publisher(URL, topology)
+    for n in range(20):
+        publisher.publish_raw(topology.queue, json.dumps(n).encode())
+    with Recorder(topology, disposition=None, prefetch=2) as recorder:
+        wait_until(lambda: len(recorder.deliveries) == 2, 15, "two messages are in hand")
+        recorder.prefetch = 8
+        # The two in hand stay there, and do not count against the new consumer's eight.
+        wait_until(lambda: depth(topology.queue) == 10, 15, "the broker sends up to the new prefetch")
+        assert len({d.body for d in recorder.deliveries}) == 10 == len(recorder.deliveries)
+        recorder.consumer.settle([(d, Disposition.ACK) for d in recorder.deliveries])
+        recorder.prefetch = 1
+        wait_until(lambda: depth(topology.queue) <= 9, 15, "the broker sends again")
+        time.sleep(0.5)
+        assert depth(topology.queue) == 9 and len(recorder.deliveries) == 11
