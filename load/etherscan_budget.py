@@ -4,8 +4,8 @@ For each fleet size, N scanner instances (`ethsource serve scan`, each its own p
 consume one queue of C fresh contracts (a message each) against the fake Etherscan configured with K keys at R
 calls/s per key, which answers "Max rate limit reached" past that and counts the calls over budget. Reports the
 calls over budget, the most calls one key made in one second, and the share of K x R the fleet used while it
-had work. With --fault-rate, that share of calls fails transiently (5xx, hangs past the timeout, rate-limit
-answers).
+had work (with --preload, the queue was full before the fleet started). With --fault-rate, that share of calls
+fails transiently (5xx, hangs past the timeout, rate-limit answers).
 """
 
 from __future__ import annotations
@@ -50,16 +50,24 @@ def run(args: argparse.Namespace, instances: int, logs: Path) -> dict:
         settings = services.services().settings
         topology = Topology.from_settings(settings)
         services.services().publisher.ping()  # declares the queues
+        addresses = [to_checksum("0x" + os.urandom(20).hex()) for _ in range(args.contracts)]
+        submitter = services.services().submitter
+
+        def submit() -> None:
+            for address in addresses:  # a message each, as the API sends them
+                submitter.submit_many([Submission(1, address)])
+
+        started = time.monotonic()
+        if args.preload:
+            submit()
         fleet = [scanner(port, logs / f"scanner-{instances}-{n}.log").start()
                  for n, port in enumerate(range(args.port, args.port + instances))]
         try:
             wait_until(lambda: queue_stats(settings.rabbitmq_url, [topology.queue])[topology.queue][1] == instances,
                        60, "the scanners all consume the queue")
-            addresses = [to_checksum("0x" + os.urandom(20).hex()) for _ in range(args.contracts)]
-            submitter = services.services().submitter
-            started = time.monotonic()
-            for address in addresses:
-                submitter.submit_many([Submission(1, address)])
+            if not args.preload:
+                started = time.monotonic()
+                submit()
             errors = wait_terminal(addresses)
             elapsed = time.monotonic() - started
         finally:
@@ -126,6 +134,9 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=2)
     parser.add_argument("--rate", type=float, default=5.0, help="calls/s per key")
     parser.add_argument("--fault-rate", type=float, default=0.0)
+    parser.add_argument("--preload", action="store_true",
+                        help="queue every contract before the scanners start (one process submits ~300 a second: a "
+                             "budget above that would measure the submissions)")
     parser.add_argument("--fake-latency-ms", type=float, default=100.0)
     parser.add_argument("--port", type=int, default=18300, help="the scanners' first port")
     parser.add_argument("--logs", type=Path, default=Path("/tmp/ethsource-etherscan-budget"))

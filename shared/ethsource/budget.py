@@ -51,6 +51,9 @@ RENEW_EVERY_S = 0.25
 # Keys are kept this long after the last call for calls to come, then given back: a fleet's instances that hold
 # the last messages wait for them (kept a whole lease, the tail of a fleet's run left keys idle for a second).
 LINGER_S = RENEW_EVERY_S
+# Keys enough to send the calls in hand within this long: more arrive meanwhile (a scanner holds about two seconds
+# of calls, at most twice SCAN_CONCURRENCY; within a whole second, one process held 8 of 10 keys at 30 calls/s).
+SEND_WITHIN_S = 0.5
 NO_KEY = ""  # the "key" of a budget without keys (Etherscan's keyless calls, Sourcify)
 
 
@@ -256,9 +259,9 @@ class Budget:
                 pass
 
     def _wanted(self) -> int:
-        """Keys to hold: enough for the calls in hand within a lease; those held while calls keep coming."""
+        """Keys to hold: enough for the calls in hand within SEND_WITHIN_S; those held while calls keep coming."""
         pending = self.demand + len(self._waiters)
-        needed = math.ceil(pending * self.interval / LEASE_S) if pending else 0
+        needed = math.ceil(pending * self.interval / SEND_WITHIN_S) if pending else 0
         if self._clock() - self._last_call < LINGER_S:
             needed = max(needed, len(self._held))
         return min(needed, len(self._keys))
