@@ -136,7 +136,8 @@ def test_a_new_prefetch_holds_while_consuming_and_messages_in_hand_stay_in_hand(
         wait_until(lambda: depth(topology.queue) == 10, 15, "the broker sends up to the new prefetch")
         assert len({d.body for d in recorder.deliveries}) == 10 == len(recorder.deliveries)
         recorder.consumer.settle([(d, Disposition.ACK) for d in recorder.deliveries])
-        recorder.prefetch = 1
-        wait_until(lambda: depth(topology.queue) <= 9, 15, "the broker sends again")
+        wait_until(lambda: len(recorder.deliveries) == 18, 15, "the consumer of eight takes eight more")
+        recorder.prefetch = 1  # eight in hand: the consumer starts again and takes one more, no more
+        wait_until(lambda: len(recorder.deliveries) == 19, 15, "one more is in hand")
         time.sleep(0.5)
-        assert depth(topology.queue) == 9 and len(recorder.deliveries) == 11
+        assert depth(topology.queue) == 1 and len(recorder.deliveries) == 19
