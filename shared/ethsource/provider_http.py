@@ -29,29 +29,29 @@ class ProviderHttp:
     def __init__(self, provider: str, *, timeout_s: float, max_bytes: int, max_connections: int):
         self.provider, self._name, self._max_bytes = provider, provider.capitalize(), max_bytes
         self._max_connections = max_connections
-        # a connection (or a free one from the pool) within the timeout, each read within it too
-        self._timeout = aiohttp.ClientTimeout(connect=timeout_s, sock_connect=min(timeout_s, 5.0),
-                                              sock_read=timeout_s)
+        # the whole call within the timeout (one timer a call: a read timeout is set again for every chunk read)
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(timeout_s, 5.0))
+        self._duration = PROVIDER_DURATION.labels(provider)
         self._session: aiohttp.ClientSession | None = None
 
     async def get(self, url: str, params: dict | None = None) -> tuple[int, bytes]:
         """(status, body) of one GET; the caller has taken its turn of the provider's budget."""
         started = time.perf_counter()
         try:
-            async with self._opened().get(url, params=params, allow_redirects=False,
-                                          headers={"Accept": "application/json"}) as response:
+            async with self._opened().get(url, params=params, allow_redirects=False) as response:
                 return response.status, await self._read(response)
         except TimeoutError:
             raise self._unavailable(f"{self._name} did not answer in time") from None
         except aiohttp.ClientError as exc:  # its message can carry the URL
             raise self._unavailable(f"cannot reach {self._name} ({type(exc).__name__})") from None
         finally:
-            PROVIDER_DURATION.labels(self.provider).observe(time.perf_counter() - started)
+            self._duration.observe(time.perf_counter() - started)
 
     def _opened(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._max_connections), timeout=self._timeout,
+                headers={"Accept": "application/json"},
                 cookie_jar=aiohttp.DummyCookieJar(), raise_for_status=False)
         return self._session
 
