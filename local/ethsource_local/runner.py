@@ -15,7 +15,6 @@ import os
 import shutil
 import signal
 import sys
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -75,7 +74,10 @@ class Runner:
         self.layout, self.settings = layout, settings
         self.fake_latency_ms = fake_latency_ms
         self.processes: dict[str, Process] = {}
-        self.stop_requested = threading.Event()
+        # A plain flag, set by the signal handlers: an Event takes a lock in set(), and a second signal arriving
+        # while the first handler (or the main thread's wait) holds it deadlocked the runner (TERM sent to `uv run`
+        # and its child together).
+        self.stop_requested = False
 
     def check_services(self) -> list[str]:
         problems = []
@@ -167,7 +169,7 @@ class Runner:
                        f"{name} answers at {url}", interval=0.2)
 
     def _all_running(self) -> bool:
-        if self.stop_requested.is_set():
+        if self.stop_requested:
             raise RuntimeError("asked to stop while starting")
         for process in self.processes.values():
             if not process.running:
@@ -177,11 +179,12 @@ class Runner:
     def supervise(self) -> None:
         """Until stop is requested: restart what crashes. GaveUp when one crashes too often."""
         supervisor = Supervisor(self.processes)
-        while not self.stop_requested.wait(SUPERVISE_INTERVAL_S):
+        while not self.stop_requested:
+            time.sleep(SUPERVISE_INTERVAL_S)
             supervisor.check()
 
     def request_stop(self, *_signal) -> None:
-        self.stop_requested.set()
+        self.stop_requested = True
 
     def stop(self) -> None:
         for group in SHUTDOWN_ORDER:
