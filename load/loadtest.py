@@ -109,8 +109,13 @@ def run(args: argparse.Namespace) -> dict:
     summary = report.build(args, ordered, started_at=started_at)
     seen = {address: status for result in ordered
             for address, status in zip(result.contracts.addresses, result.contracts.last_status, strict=True)}
-    not_accepted = [address for result in ordered for address in result.contracts.not_accepted]
-    summary["database"] = system.compare_with_database(settings.database_url, args.chain_id, seen, not_accepted)
+    summary["database"] = system.compare_with_database(
+        settings.database_url, args.chain_id, seen,
+        refused=[address for result in ordered for address in result.contracts.refused],
+        unanswered=[address for result in ordered for address in result.contracts.unanswered])
+    if summary["database"].get("checked"):
+        stored = summary["database"]["refused_in_database"]
+        summary["goals"]["nothing refused stored"] = {"value": stored, "met": stored == 0}
     summary["processes"] = report.process_usage(usage_at_start, usage_at_end, rss_timeline)
     summary["budget"] = report.budget_use(budget_at_start, system.scanner_budget(args.base_url))
     summary["machine"] = {"cpus": os.cpu_count(), "load_average_start": load_at_start,

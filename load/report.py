@@ -243,8 +243,8 @@ def human_summary(summary: dict, output_dir: Path) -> str:
         lines.append(f"database: {database['database']}; "
                      + ("agrees with the polls" if database["agrees"] else
                         f"{database['disagreeing']} differ from the polls' last view")
-                     + f"; missing {database['missing']}; refused or unanswered but stored "
-                       f"{database['not_accepted_in_database']}")
+                     + f"; missing {database['missing']}; refused but stored {database['refused_in_database']}"
+                       f"; unanswered but stored {database['unanswered_in_database']}")
     else:
         lines.append(f"database: not checked ({database.get('reason')})")
     if budget := summary.get("budget"):

@@ -89,15 +89,17 @@ def statuses_in_database(database_url: str, chain_id: int, addresses: list[str])
         conn.close()
 
 
-def compare_with_database(database_url: str, chain_id: int, seen: dict[str, str], not_accepted: list[str]) -> dict:
+def compare_with_database(database_url: str, chain_id: int, seen: dict[str, str], *, refused: list[str],
+                          unanswered: list[str]) -> dict:
     """Counts by status in MySQL for the run's accepted addresses next to what the polls saw last.
 
-    Also how many submissions that were refused or unanswered the database holds anyway (a 503 must write
-    nothing; a timed-out one may have been committed and will then be scanned).
+    Also how many refused submissions the database holds anyway (a 503 must write nothing), and how many of the
+    unanswered ones (a caller that gave up may have been taken: it is then scanned, as promised).
     """
     try:
         in_db = statuses_in_database(database_url, chain_id, list(seen))
-        not_accepted_in_db = len(statuses_in_database(database_url, chain_id, not_accepted))
+        refused_in_db = len(statuses_in_database(database_url, chain_id, refused))
+        unanswered_in_db = len(statuses_in_database(database_url, chain_id, unanswered))
     except pymysql.err.Error as exc:
         return {"checked": False, "reason": f"{type(exc).__name__}: {exc.args[-1]}"}
     disagreeing = sum(1 for address, status in seen.items() if in_db.get(address) != status)
@@ -107,7 +109,8 @@ def compare_with_database(database_url: str, chain_id: int, seen: dict[str, str]
         "database": zeros | Counter(in_db.values()),
         "polls": zeros | Counter(seen.values()),
         "missing": len(seen) - len(in_db),
-        "not_accepted_in_database": not_accepted_in_db,
+        "refused_in_database": refused_in_db,
+        "unanswered_in_database": unanswered_in_db,
         "disagreeing": disagreeing,
         "agrees": disagreeing == 0,
     }

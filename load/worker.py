@@ -78,7 +78,8 @@ class Contracts:
     submitted: array = field(default_factory=lambda: array("d"))
     terminal_at: array = field(default_factory=lambda: array("d"))
     last_status: list[str] = field(default_factory=list)
-    not_accepted: list[str] = field(default_factory=list)  # refused or unanswered submissions
+    refused: list[str] = field(default_factory=list)  # submissions answered with an error (a 503 at overload)
+    unanswered: list[str] = field(default_factory=list)  # no answer in time, or the connection failed
 
 
 @dataclass
@@ -165,7 +166,7 @@ class Worker:
             self.track(address, started, answer.get("status", "CREATED"))
         else:
             self.submit.errors[error_kind(status, answer)] += 1
-            self.contracts.not_accepted.append(address)
+            (self.contracts.unanswered if status == TRANSPORT_ERROR else self.contracts.refused).append(address)
         self.submits_unsettled -= 1
 
     async def call_chaos(self) -> None:
