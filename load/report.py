@@ -93,7 +93,7 @@ def timeline(results: list[Result]) -> dict:
     return series
 
 
-def build(args, results: list[Result], *, started_at) -> dict:
+def build(args, results: list[Result], *, started_at, database: dict) -> dict:
     contracts = [r.contracts for r in results]
     submitted, terminal_at = _concat(contracts, "submitted"), _concat(contracts, "terminal_at")
     last_status = np.array([status for c in contracts for status in c.last_status])
@@ -125,6 +125,7 @@ def build(args, results: list[Result], *, started_at) -> dict:
             "drain_s": round(float(terminal_at.max()) - last_submit, 2) if all_settled and len(submitted) else None,
         },
         "timeline": timeline(results),
+        "database": database,
     }
     summary["goals"] = goals(summary, args.rate)
     return summary
@@ -141,7 +142,7 @@ def goals(summary: dict, target_rate: float) -> dict:
     def under(endpoint, limit_s):
         return p99(endpoint) is not None and p99(endpoint) < limit_s * 1000
 
-    return {
+    checked = {
         "rate held": {"value": submit["rate_per_s"],
                       "met": (submit["rate_per_s"] or 0) >= GOAL_RATE_SHARE * target_rate},
         "zero errors": {"value": submit["error_count"] + status["error_count"],
@@ -153,6 +154,9 @@ def goals(summary: dict, target_rate: float) -> dict:
         "submit p99 < 1 s": {"value": p99(submit), "met": under(submit, GOAL_OVERLOAD_P99_S)},
         "refused submissions": {"value": refused, "met": True},  # counted, not a goal: a refusal is an answer
     }
+    if (stored := summary["database"].get("refused_in_database")) is not None:  # None: MySQL not checked
+        checked["nothing refused stored"] = {"value": stored, "met": stored == 0}
+    return checked
 
 
 def budget_use(start: dict | None, end: dict | None) -> dict | None:

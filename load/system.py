@@ -97,20 +97,18 @@ def compare_with_database(database_url: str, chain_id: int, seen: dict[str, str]
     unanswered ones (a caller that gave up may have been taken: it is then scanned, as promised).
     """
     try:
-        in_db = statuses_in_database(database_url, chain_id, list(seen))
-        refused_in_db = len(statuses_in_database(database_url, chain_id, refused))
-        unanswered_in_db = len(statuses_in_database(database_url, chain_id, unanswered))
+        in_db = statuses_in_database(database_url, chain_id, [*seen, *refused, *unanswered])
     except pymysql.err.Error as exc:
         return {"checked": False, "reason": f"{type(exc).__name__}: {exc.args[-1]}"}
     disagreeing = sum(1 for address, status in seen.items() if in_db.get(address) != status)
     zeros = {status.value: 0 for status in Status}
     return {
         "checked": True,
-        "database": zeros | Counter(in_db.values()),
+        "database": zeros | Counter(in_db[address] for address in seen if address in in_db),
         "polls": zeros | Counter(seen.values()),
-        "missing": len(seen) - len(in_db),
-        "refused_in_database": refused_in_db,
-        "unanswered_in_database": unanswered_in_db,
+        "missing": sum(1 for address in seen if address not in in_db),
+        "refused_in_database": sum(1 for address in refused if address in in_db),
+        "unanswered_in_database": sum(1 for address in unanswered if address in in_db),
         "disagreeing": disagreeing,
         "agrees": disagreeing == 0,
     }

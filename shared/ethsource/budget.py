@@ -40,10 +40,10 @@ log = logging.getLogger(__name__)
 
 # Calls leave a little slower than the plan allows: between a call's departure and its arrival, a busy event
 # loop (a first connection, a large answer being parsed) or the network can hold one call back while the next
-# goes straight through. Each key's turns count from the previous call's departure, so the whole slack is for
-# that: (1 / SAFETY_MARGIN - 1) s = 20 ms in any second. It was 5 % while the tests' fake explorer stamped calls
-# in the busy test process (late by more than the slack now and then); with the fake in a process of its own, 2 %
-# put no call over budget in the fleet benchmark, busy machine included (docs/performance.md).
+# goes straight through. The slack is (1 / SAFETY_MARGIN - 1) s = 20 ms in any second: WAKE_SLACK_S of it for a
+# turn handed out or taken late, the rest for the way to the explorer. It was 5 % while the tests' fake explorer
+# stamped calls in the busy test process (late by more than the slack now and then); with the fake in a process of
+# its own, 2 % put no call over budget in the fleet benchmark, busy machine included (docs/performance.md).
 SAFETY_MARGIN = 0.98
 LATE_S = 0.02  # a call that would leave later than this after its turn gives the turn back
 WAKE_SLACK_S = 0.005  # a turn given or taken up to this late does not delay the key's next one

@@ -64,7 +64,7 @@ class Answer:
         if isinstance(self.body, BaseModel):
             return self.body.model_dump_json().encode()
         if isinstance(self.body, dict | list):
-            return _dumps(self.body)
+            return jsontext.dumps(self.body)
         return self.body or b""
 
 
@@ -101,7 +101,7 @@ class Route:
 
 
 def error_body(code: str, message: str) -> bytes:
-    return _dumps({"error": {"code": code, "message": message}})
+    return jsontext.dumps({"error": {"code": code, "message": message}})
 
 
 def error_answer(status: int, code: str, message: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> Answer:
@@ -485,7 +485,3 @@ async def _send(send, answer: Answer, request_id: str | None) -> None:
         headers.append((b"x-request-id", request_id.encode()))
     await send({"type": "http.response.start", "status": answer.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-def _dumps(value) -> bytes:
-    return jsontext.dumps(value)

@@ -1,6 +1,5 @@
 """Reading the loosely typed JSON providers send: missing or null means absent, a wrong type is `invalid_source`."""
 
-
 from .. import jsontext
 from .model import SourceError
 
