@@ -170,7 +170,6 @@ def wrk(url: str, args: argparse.Namespace, *script_args: str, seconds: float | 
     return measured
 
 
-
 @contextmanager
 def serving(command: list[str], log_path: Path, ready: Callable[[str], bool], env: dict[str, str] | None = None):
     """Run a server process until the block ends; its output goes to log_path, and ready(output) says when."""

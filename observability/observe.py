@@ -132,7 +132,6 @@ def running(services: list[Service], log_dir: Path, timeout: float = 30) -> Iter
         stop_all(processes.values(), timeout=10)
 
 
-
 def _port_taken(port: int) -> bool:
     with closing(socket.socket()) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do: only a listener counts

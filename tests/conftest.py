@@ -85,7 +85,6 @@ def serve_in_thread(server: ThreadingHTTPServer) -> Callable[[], None]:
     return stop
 
 
-
 @pytest.fixture(scope="session")
 def service_env() -> Iterator[dict[str, str]]:
     """The settings of this test run: its own database and queue; the services must be running."""
