@@ -20,10 +20,11 @@ from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 
-import aiohttp
 import uvloop
 
 from ethsource.addresses import to_checksum
+
+from .connections import Client, ConnectionFailed
 
 LATE_AFTER_S = 0.010
 TERMINAL = ("SUCCESS", "ERROR")
@@ -111,7 +112,7 @@ class Worker:
         self.submits_unsettled = 0  # scheduled submissions without an outcome yet
         self.late_submits = 0
         self.tasks: set[asyncio.Task] = set()
-        self.session: aiohttp.ClientSession | None = None
+        self.client = Client(plan.base_url, limit=2048, timeout=plan.request_timeout)
 
     def since_start(self, moment: float) -> float:
         return moment - self.plan.start_at
@@ -122,18 +123,14 @@ class Worker:
         task.add_done_callback(self.tasks.discard)
 
     async def run(self) -> Result:
-        plan = self.plan
-        connector = aiohttp.TCPConnector(limit=2048, ttl_dns_cache=None)
-        timeout = aiohttp.ClientTimeout(total=plan.request_timeout)
-        async with aiohttp.ClientSession(plan.base_url, connector=connector, timeout=timeout) as session:
-            self.session = session
-            reporter = asyncio.create_task(self.report_progress())
-            await asyncio.gather(self.submit_on_schedule(), self.poll_until_drained(), self.call_chaos())
-            if self.tasks:
-                await asyncio.wait(self.tasks, timeout=plan.request_timeout + 1)
-            reporter.cancel()
-            self.send_progress()
-        return Result(plan.index, self.submit, self.status, self.contracts, self.chaos, self.watches)
+        reporter = asyncio.create_task(self.report_progress())
+        await asyncio.gather(self.submit_on_schedule(), self.poll_until_drained(), self.call_chaos())
+        if self.tasks:
+            await asyncio.wait(self.tasks, timeout=self.plan.request_timeout + 1)
+        reporter.cancel()
+        self.send_progress()
+        self.client.close()
+        return Result(self.plan.index, self.submit, self.status, self.contracts, self.chaos, self.watches)
 
     def schedule(self, rate: float) -> list[float]:
         """This worker's share of `rate` calls/s over the plan's duration: when each is due."""
@@ -159,8 +156,8 @@ class Worker:
         body = json.dumps({"address": address, "chain_id": self.plan.chain_id}).encode()
         started = time.monotonic()
         self.late_submits += started - due > LATE_AFTER_S
-        status, answer = await self.request("POST", "/contracts", data=body,
-                                            headers={"content-type": "application/json"})
+        status, answer = await self.request("POST", "/contracts", body=body,
+                                            headers={"Content-Type": "application/json"})
         self.submit.record(self.since_start(started), time.monotonic() - started, status, started - due)
         if status in (200, 202):
             self.track(address, started, answer.get("status", "CREATED"))
@@ -251,13 +248,12 @@ class Worker:
                 else:
                     status, answer, headers = await self.request(
                         "GET", f"{path}&wait={plan.watch_wait_s:g}", headers={"If-None-Match": etag},
-                        timeout=aiohttp.ClientTimeout(total=plan.watch_wait_s + plan.request_timeout),
-                        with_headers=True)
+                        timeout=plan.watch_wait_s + plan.request_timeout, with_headers=True)
                     record = self.watches
                 finished = time.monotonic()
             record.record(self.since_start(started), finished - started, status, 0.0)
             if status == 200:
-                etag = headers.get("ETag", etag)
+                etag = headers.get("etag", etag)
                 contracts.last_status[number] = answer.get("status", contracts.last_status[number])
                 if answer.get("status") in TERMINAL:
                     contracts.terminal_at[number] = self.since_start(finished)
@@ -270,16 +266,15 @@ class Worker:
     async def request(self, method: str, path: str, *, with_headers: bool = False, **kwargs):
         """(status code, JSON answer[, headers]); (TRANSPORT_ERROR, {"error": kind}) when no HTTP answer came."""
         try:
-            async with self.session.request(method, path, **kwargs) as response:
-                body = await response.read()
-                try:
-                    answer = json.loads(body) if body else {}
-                except ValueError:
-                    answer = {}
-                return (response.status, answer, response.headers) if with_headers else (response.status, answer)
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            status, headers, body = await self.client.request(method, path, **kwargs)
+        except (ConnectionFailed, TimeoutError) as exc:
             failed = (TRANSPORT_ERROR, {"error": type(exc).__name__})
             return (*failed, {}) if with_headers else failed
+        try:
+            answer = json.loads(body) if body else {}
+        except ValueError:
+            answer = {}
+        return (status, answer, headers) if with_headers else (status, answer)
 
     async def report_progress(self) -> None:
         while True:

@@ -1,0 +1,171 @@
+"""The load generator's HTTP client against a real server in the test's own loop: connections kept and reused,
+answers framed by length or in chunks, and each way a request can fail told apart from an answer."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import socket
+
+import pytest
+
+from ethsource.serving import PROJECT_ROOT
+
+
+@pytest.fixture
+def connections(monkeypatch):
+    monkeypatch.syspath_prepend(str(PROJECT_ROOT))  # the load scripts run from the checkout; they are not installed
+    return importlib.import_module("load.connections")
+
+
+class Server:
+    """Reads one request at a time on each connection and answers as the test's `answer` says."""
+
+    def __init__(self, answer):
+        self.answer, self.connections, self.requests = answer, 0, []
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), 0)
+                self.requests.append(head + await reader.readexactly(length))
+                reply = await self.answer(len(self.requests))
+                if reply is None:
+                    break
+                writer.write(reply)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):  # the last: the test ended
+            pass
+        finally:
+            writer.close()
+
+
+def served(connections, answer, scenario):
+    async def run():
+        server = Server(answer)
+        listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+        port = listener.sockets[0].getsockname()[1]
+        client = connections.Client(f"http://127.0.0.1:{port}", limit=4, timeout=0.5)
+        try:
+            return await scenario(client, server)
+        finally:
+            client.close()
+            listener.close()
+
+    return asyncio.run(run())
+
+
+def ok(body: bytes = b'{"status": "CREATED"}', extra: bytes = b"") -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nETag: \"e1\"\r\n%s\r\n%s" % (len(body), extra, body)
+
+
+async def always_ok(_number: int) -> bytes:
+    return ok()
+
+
+def test_an_answer_has_its_status_headers_and_body_and_the_request_what_was_asked(connections):
+    async def scenario(client, server):
+        answer = await client.request("POST", "/contracts?x=1", body=b'{"a": 1}',
+                                      headers={"Content-Type": "application/json"})
+        return answer, server.requests[0]
+
+    answer, request = served(connections, always_ok, scenario)
+    assert (answer.status, answer.headers["etag"], answer.body) == (200, '"e1"', b'{"status": "CREATED"}')
+    assert request.startswith(b"POST /contracts?x=1 HTTP/1.1\r\nHost: 127.0.0.1:")
+    assert b"Content-Length: 8\r\n" in request and b"Content-Type: application/json\r\n" in request
+    assert request.endswith(b'\r\n\r\n{"a": 1}')
+
+
+def test_requests_one_after_another_share_one_connection(connections):
+    async def scenario(client, server):
+        for _ in range(5):
+            assert (await client.request("GET", "/c")).status == 200
+        return server.connections
+
+    assert served(connections, always_ok, scenario) == 1
+
+
+def test_concurrent_requests_open_at_most_the_limit_of_connections(connections):
+    async def slow_ok(_number):
+        await asyncio.sleep(0.05)
+        return ok()
+
+    async def scenario(client, server):
+        answers = await asyncio.gather(*(client.request("GET", "/c") for _ in range(12)))
+        return [a.status for a in answers], server.connections
+
+    statuses, connections = served(connections, slow_ok, scenario)
+    assert statuses == [200] * 12 and connections == 4
+
+
+def test_a_chunked_answer_is_read_whole(connections):
+    async def chunked(_number):
+        return (b"HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b'5\r\n{"a":\r\n3\r\n 1}\r\n0\r\n\r\n')
+
+    answer = served(connections, chunked, lambda client, _server: client.request("GET", "/c"))
+    assert (answer.status, answer.body) == (503, b'{"a": 1}')
+
+
+def test_an_answer_that_closes_its_connection_is_not_reused(connections):
+    async def closing(_number):
+        return ok(extra=b"Connection: close\r\n")
+
+    async def scenario(client, server):
+        for _ in range(3):
+            assert (await client.request("GET", "/c")).status == 200
+        return server.connections
+
+    assert served(connections, closing, scenario) == 3
+
+
+def test_no_answer_in_time_is_a_timeout_and_its_connection_is_closed(connections):
+    async def first_never(number):
+        if number == 1:
+            await asyncio.sleep(5)
+        return ok()
+
+    async def scenario(client, server):
+        with pytest.raises(TimeoutError):
+            await client.request("GET", "/slow", timeout=0.1)
+        answer = await client.request("GET", "/c")
+        return answer.status, server.connections
+
+    assert served(connections, first_never, scenario) == (200, 2)
+
+
+def test_a_connection_closed_before_the_answer_fails_the_request_and_the_next_one_connects_again(connections):
+    async def first_closes(number):
+        return None if number == 1 else ok()
+
+    async def scenario(client, server):
+        with pytest.raises(connections.ConnectionFailed, match="closed the connection"):
+            await client.request("GET", "/c")
+        return (await client.request("GET", "/c")).status, server.connections
+
+    assert served(connections, first_closes, scenario) == (200, 2)
+
+
+def test_what_is_not_http_fails_the_request(connections):
+    async def garbage(_number):
+        return b"SSH-2.0-OpenSSH\r\n\r\n"
+
+    async def scenario(client, _server):
+        with pytest.raises(connections.ConnectionFailed, match="not an HTTP answer"):
+            await client.request("GET", "/c")
+
+    served(connections, garbage, scenario)
+
+
+def test_a_closed_port_fails_the_request(connections):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+
+    async def scenario():
+        with pytest.raises(connections.ConnectionFailed, match="cannot connect"):
+            await connections.Client(f"http://127.0.0.1:{port}", limit=1, timeout=1).request("GET", "/")
+
+    asyncio.run(scenario())
