@@ -51,6 +51,11 @@ class Database:
         # returned connection would be one more round trip per transaction for nothing.
         self._pool = PooledDB(pymysql, maxconnections=max_connections, blocking=True, ping=1, reset=False,
                               **connect_args(url))
+        # Reads alone (a status poll): autocommit, so each query is one round trip where a transaction takes three
+        # (ping, query, commit), and no ping: a query on a connection that has gone is sent again on a new one
+        # (DBUtils does that outside a transaction). Opened when first used: only the API's readers need it.
+        self._reads = PooledDB(pymysql, maxconnections=max_connections, blocking=True, ping=0, reset=False,
+                               **connect_args(url) | {"autocommit": True})
 
     @contextmanager
     def transaction(self) -> Iterator[pymysql.cursors.Cursor]:
@@ -69,6 +74,23 @@ class Database:
             except pymysql.err.Error:
                 pass
             if _lost_connection(exc):  # the server went away mid-transaction: a passing fault, not a bug
+                raise Unavailable(f"database connection lost ({exc.args[0]})") from None
+            raise
+        finally:
+            conn.close()  # back to the pool
+
+    @contextmanager
+    def reading(self) -> Iterator[pymysql.cursors.Cursor]:
+        """A cursor whose every statement reads what is committed when it runs (no transaction around them)."""
+        try:
+            conn = self._reads.connection()
+        except pymysql.err.OperationalError as exc:
+            raise Unavailable(f"database unreachable ({exc.args[0]})") from None
+        try:
+            with conn.cursor() as cursor:
+                yield cursor
+        except BaseException as exc:
+            if _lost_connection(exc):
                 raise Unavailable(f"database connection lost ({exc.args[0]})") from None
             raise
         finally:

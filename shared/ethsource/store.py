@@ -89,7 +89,7 @@ class ContractStore:
         return _again_on_deadlock(transaction)
 
     def get_many(self, keys: Iterable[Key]) -> dict[Key, Contract]:
-        with self.database.transaction() as cursor:
+        with self.database.reading() as cursor:
             return {key: contract for key, (contract, _) in read(cursor, list(set(keys))).items()}
 
     def get_source(self, key: Key) -> tuple[Contract, bytes | None] | None:
