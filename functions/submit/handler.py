@@ -3,7 +3,7 @@
 from mangum import Mangum
 
 from ethsource.addresses import parse_address, parse_chain
-from ethsource.batching import MicroBatcher, blocking_runner
+from ethsource.batching import API_GATHER_S, MicroBatcher, blocking_runner
 from ethsource.config import get_settings
 from ethsource.http import Answer, ApiRequest, create_app
 from ethsource.lambda_runtime import lambda_entry
@@ -18,7 +18,8 @@ app = create_app(
 )
 run_blocking = blocking_runner("submit-db")
 # Concurrent submissions share a transaction and a broker commit (see ethsource.batching).
-submissions = MicroBatcher(lambda batch: services().submitter.submit_many(batch), run_blocking)
+submissions = MicroBatcher(lambda batch: services().submitter.submit_many(batch), run_blocking,
+                           gather_s=API_GATHER_S)
 
 
 @app.route("POST", "/contracts", body=SubmitRequest,

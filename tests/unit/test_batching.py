@@ -1,0 +1,95 @@
+"""MicroBatcher: concurrent callers share a batch and each hears its own result; a batch waits for company only
+when company is likely, so a caller alone never waits."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from ethsource.batching import MicroBatcher
+
+
+async def inline(function, *args):
+    return function(*args)
+
+
+class Recorder:
+    def __init__(self):
+        self.batches: list[list[int]] = []
+
+    def __call__(self, items: list[int]) -> list[int | Exception]:
+        self.batches.append(items)
+        return [ValueError(f"odd {item}") if item % 2 else item * 10 for item in items]
+
+
+def test_concurrent_callers_share_a_batch_and_each_hears_its_own_outcome():
+    async def scenario():
+        recorder = Recorder()
+        batcher = MicroBatcher(recorder, inline)
+        outcomes = await asyncio.gather(*(batcher(n) for n in (2, 3, 4)), return_exceptions=True)
+        return recorder.batches, outcomes
+
+    batches, outcomes = asyncio.run(scenario())
+    assert batches == [[2, 3, 4]]
+    assert outcomes[0] == 20 and outcomes[2] == 40 and str(outcomes[1]) == "odd 3"
+
+
+def test_a_batch_that_fails_whole_fails_every_caller_and_the_next_batch_runs():
+    calls = []
+
+    def failing_once(items):
+        calls.append(items)
+        if len(calls) == 1:
+            raise ConnectionError("broker down")
+        return items
+
+    async def scenario():
+        batcher = MicroBatcher(failing_once, inline)
+        failed = await asyncio.gather(batcher(1), batcher(2), return_exceptions=True)
+        return failed, await batcher(3)
+
+    failed, later = asyncio.run(scenario())
+    assert [type(outcome) for outcome in failed] == [ConnectionError, ConnectionError] and later == 3
+
+
+def test_batches_are_at_most_max_size():
+    async def scenario():
+        recorder = Recorder()
+        batcher = MicroBatcher(recorder, inline, max_size=2)
+        await asyncio.gather(*(batcher(n) for n in (2, 4, 6, 8, 10)))
+        return recorder.batches
+
+    assert asyncio.run(scenario()) == [[2, 4], [6, 8], [10]]
+
+
+async def arriving(batcher, items_at: list[tuple[float, int]]):
+    async def later(delay, item):
+        await asyncio.sleep(delay)
+        return await batcher(item)
+
+    return await asyncio.gather(*(later(delay, item) for delay, item in items_at))
+
+
+@pytest.mark.parametrize("gather_s, batches", [(0.0, [[2, 4], [6]]), (0.2, [[2, 4, 6]])])
+def test_with_company_likely_a_batch_waits_for_those_about_to_arrive(gather_s, batches):
+    async def scenario():
+        recorder = Recorder()
+        await arriving(MicroBatcher(recorder, inline, gather_s=gather_s), [(0, 2), (0, 4), (0.05, 6)])
+        return recorder.batches
+
+    assert asyncio.run(scenario()) == batches
+
+
+def test_a_caller_alone_does_not_wait_for_company():
+    async def scenario():
+        recorder = Recorder()
+        batcher = MicroBatcher(recorder, inline, gather_s=5.0)
+        started = time.monotonic()
+        for item in (2, 4, 6):  # one after another, as the requests of a Lambda invocation
+            await batcher(item)
+        return recorder.batches, time.monotonic() - started
+
+    batches, took = asyncio.run(scenario())
+    assert batches == [[2], [4], [6]] and took < 1.0
