@@ -44,7 +44,8 @@ CLAIM_AHEAD_S = 0.5  # claim what the budget can send within this long
 DEFER_S = 2.0  # a scan that cannot start now (no budget before a deadline) comes back after this long
 # What a write of outcomes waits for more to join it: a write costs a transaction whatever its size. Measured
 # (load.scan_drain, 4 000 contracts, two runs each): 0 ms 1.33-1.34 ms of CPU a contract at 381-392/s; 10 ms
-# 0.86-0.87; 20 ms 0.76-0.83 at 367-387/s; 50 ms 0.72-0.76 at 345-351/s (each write holds its scan's room longer).
+# 0.86-0.87; 20 ms 0.76-0.83 at 367-387/s; 50 ms 0.72-0.76 at 345-351/s (each write holds its scan's room longer);
+# 20 ms leaving once arrivals pause (batching.MicroBatcher) 0.84-0.85 at 372-387/s.
 WRITE_GATHER_S = 0.020
 
 

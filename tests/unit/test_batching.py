@@ -93,3 +93,31 @@ def test_a_caller_alone_does_not_wait_for_company():
 
     batches, took = asyncio.run(scenario())
     assert batches == [[2], [4], [6]] and took < 1.0
+
+
+def test_items_that_keep_coming_at_their_pace_are_gathered_for_the_whole_gather():
+    async def scenario():
+        recorder = Recorder()
+        together = [(0, 0), (0, 2)]  # two at once: company is likely
+        paced = [(0.02 * n, 2 * n) for n in range(2, 12)]
+        await arriving(MicroBatcher(recorder, inline, gather_s=0.3), together + paced)
+        return recorder.batches
+
+    assert asyncio.run(scenario()) == [[2 * n for n in range(12)]]
+
+
+def test_callers_that_each_wait_for_their_answer_are_not_held_for_the_whole_gather():
+    async def scenario():
+        recorder = Recorder()
+        batcher = MicroBatcher(recorder, inline, gather_s=0.2)
+
+        async def caller(n):
+            for _ in range(20):  # the next request once the last is answered: they arrive together, then stop
+                await batcher(2 * n)
+
+        started = time.monotonic()
+        await asyncio.gather(*(caller(n) for n in range(8)))
+        return recorder.batches, time.monotonic() - started
+
+    batches, took = asyncio.run(scenario())
+    assert max(map(len, batches)) == 8 and took < 1.0  # 20 rounds of the whole gather would take 4 s
