@@ -60,45 +60,45 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[pymysql.cursors.Cursor]:
         """A cursor in one transaction: committed when the block ends, rolled back when it raises."""
-        try:
-            conn = self._pool.connection()
-        except pymysql.err.OperationalError as exc:
-            raise Unavailable(f"database unreachable ({exc.args[0]})") from None
-        try:
-            with conn.cursor() as cursor:
-                yield cursor
-            conn.commit()
-        except BaseException as exc:
+        with _borrowed(self._pool) as (conn, cursor):
             try:
-                conn.rollback()
-            except pymysql.err.Error:
-                pass
-            if _lost_connection(exc):  # the server went away mid-transaction: a passing fault, not a bug
-                raise Unavailable(f"database connection lost ({exc.args[0]})") from None
-            raise
-        finally:
-            conn.close()  # back to the pool
+                yield cursor
+                conn.commit()
+            except BaseException:
+                try:
+                    conn.rollback()
+                except pymysql.err.Error:
+                    pass
+                raise
 
     @contextmanager
     def reading(self) -> Iterator[pymysql.cursors.Cursor]:
         """A cursor whose every statement reads what is committed when it runs (no transaction around them)."""
-        try:
-            conn = self._reads.connection()
-        except pymysql.err.OperationalError as exc:
-            raise Unavailable(f"database unreachable ({exc.args[0]})") from None
-        try:
-            with conn.cursor() as cursor:
-                yield cursor
-        except BaseException as exc:
-            if _lost_connection(exc):
-                raise Unavailable(f"database connection lost ({exc.args[0]})") from None
-            raise
-        finally:
-            conn.close()  # back to the pool
+        with _borrowed(self._reads) as (_, cursor):
+            yield cursor
 
     def ping(self) -> None:
         with self.transaction() as cursor:
             cursor.execute("SELECT 1")
+
+
+@contextmanager
+def _borrowed(pool: PooledDB) -> Iterator[tuple]:
+    """A connection of the pool and a cursor on it, given back when the block ends. An unreachable server, or one
+    that went away mid-block, is Unavailable: a passing fault, not a bug."""
+    try:
+        conn = pool.connection()
+    except pymysql.err.OperationalError as exc:
+        raise Unavailable(f"database unreachable ({exc.args[0]})") from None
+    try:
+        with conn.cursor() as cursor:
+            yield conn, cursor
+    except BaseException as exc:
+        if _lost_connection(exc):
+            raise Unavailable(f"database connection lost ({exc.args[0]})") from None
+        raise
+    finally:
+        conn.close()  # back to the pool
 
 
 # Client-side codes of a connection that is gone: 0 (closed), 2003 (cannot connect), 2006 (server has gone

@@ -78,13 +78,19 @@ def test_an_answer_has_its_status_headers_and_body_and_the_request_what_was_aske
     assert request.endswith(b'\r\n\r\n{"a": 1}')
 
 
-def test_requests_one_after_another_share_one_connection(connections):
+async def closing(_number: int) -> bytes:
+    return ok(extra=b"Connection: close\r\n")
+
+
+@pytest.mark.parametrize("answer, connections_opened", [(always_ok, 1), (closing, 3)])
+def test_requests_one_after_another_share_a_connection_unless_an_answer_closes_it(connections, answer,
+                                                                                  connections_opened):
     async def scenario(client, server):
-        for _ in range(5):
+        for _ in range(3):
             assert (await client.request("GET", "/c")).status == 200
         return server.connections
 
-    assert served(connections, always_ok, scenario) == 1
+    assert served(connections, answer, scenario) == connections_opened
 
 
 def test_concurrent_requests_open_at_most_the_limit_of_connections(connections):
@@ -107,18 +113,6 @@ def test_a_chunked_answer_is_read_whole(connections):
 
     answer = served(connections, chunked, lambda client, _server: client.request("GET", "/c"))
     assert (answer.status, answer.body) == (503, b'{"a": 1}')
-
-
-def test_an_answer_that_closes_its_connection_is_not_reused(connections):
-    async def closing(_number):
-        return ok(extra=b"Connection: close\r\n")
-
-    async def scenario(client, server):
-        for _ in range(3):
-            assert (await client.request("GET", "/c")).status == 200
-        return server.connections
-
-    assert served(connections, closing, scenario) == 3
 
 
 def test_no_answer_in_time_is_a_timeout_and_its_connection_is_closed(connections):
