@@ -181,7 +181,8 @@ class Runner:
         supervisor = Supervisor(self.processes)
         while not self.stop_requested:
             time.sleep(SUPERVISE_INTERVAL_S)
-            supervisor.check()
+            if not self.stop_requested:  # asked while asleep: what the same signal stopped is not to be restarted
+                supervisor.check()
 
     def request_stop(self, *_signal) -> None:
         self.stop_requested = True
