@@ -4,7 +4,7 @@ from mangum import Mangum
 
 from ethsource import lookup
 from ethsource.addresses import parse_address, parse_chain
-from ethsource.batching import API_GATHER_S, MicroBatcher, blocking_runner
+from ethsource.batching import API_GATHER_S, MicroBatcher, run_on_loop
 from ethsource.config import get_settings
 from ethsource.http import Answer, ApiRequest, create_app
 from ethsource.lambda_runtime import lambda_entry
@@ -14,10 +14,10 @@ from ethsource.watching import MAX_WAIT_S, Watcher, cache_control, etag
 
 app = create_app("status", settings=get_settings(), description="The status of submitted contracts.",
                  health_checks={"database": lambda: services().database.ping()})
-run_blocking = blocking_runner("status-db")
-# Concurrent polls share one query (see ethsource.batching); waiters share one lookup per interval.
-lookups = MicroBatcher(lambda keys: lookup.get_many(services().store, keys), run_blocking, gather_s=API_GATHER_S)
-watcher = Watcher(lambda keys: run_blocking(services().store.get_many, keys))
+# Concurrent polls share one query, run on the event loop (see ethsource.batching); waiters share one lookup per
+# interval.
+lookups = MicroBatcher(lambda keys: lookup.get_many(services().store, keys), run_on_loop, gather_s=API_GATHER_S)
+watcher = Watcher(lambda keys: run_on_loop(services().store.get_many, keys))
 
 
 @app.route("GET", "/contracts/{address}", query=StatusQuery, responses={

@@ -3,7 +3,7 @@
 from mangum import Mangum
 
 from ethsource.addresses import parse_address, parse_chain
-from ethsource.batching import API_GATHER_S, MicroBatcher, blocking_runner
+from ethsource.batching import API_GATHER_S, MicroBatcher, run_on_loop
 from ethsource.config import get_settings
 from ethsource.http import Answer, ApiRequest, create_app
 from ethsource.lambda_runtime import lambda_entry
@@ -16,10 +16,8 @@ app = create_app(
     "submit", settings=get_settings(), description="Submit contract addresses for their verified source to be fetched.",
     health_checks={"database": lambda: services().database.ping(), "broker": lambda: services().publisher.ping()},
 )
-run_blocking = blocking_runner("submit-db")
-# Concurrent submissions share a transaction and a broker commit (see ethsource.batching).
-submissions = MicroBatcher(lambda batch: services().submitter.submit_many(batch), run_blocking,
-                           gather_s=API_GATHER_S)
+# Concurrent submissions share a transaction and a broker commit, run on the event loop (see ethsource.batching).
+submissions = MicroBatcher(lambda batch: services().submitter.submit_many(batch), run_on_loop, gather_s=API_GATHER_S)
 
 
 @app.route("POST", "/contracts", body=SubmitRequest,
@@ -39,7 +37,7 @@ async def submit_batch(request: ApiRequest) -> Answer:
     """Submit up to 1000 contracts"""
     entries = parse_batch(request.body, services().chains, REQUEST_ID.get(), traceparent())
     accepted = [entry for entry in entries if isinstance(entry, Submission)]
-    results = await run_blocking(services().submitter.submit_many, accepted) if accepted else []
+    results = services().submitter.submit_many(accepted) if accepted else []  # on the loop, as the batches are
     return Answer(200, batch_results(entries, results))
 
 
