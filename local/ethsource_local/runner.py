@@ -37,8 +37,10 @@ GATEWAY_DIR = PROJECT_ROOT / "local" / "gateway"
 # Seconds between sweeps when SWEEP_INTERVAL is not set: the platforms' schedulers run sweep every minute.
 LOCAL_SWEEP_INTERVAL = "60"
 FAKE_PLAN_KEYS, FAKE_PLAN_RATE = 4, 30
-# Requests the gateway hands each of submit and status at once (see the template's admission comment).
-GATEWAY_ADMITTED = 128
+# Requests the gateway hands each of submit and status at once (see the template's admission comment): about a
+# quarter of a second of the peak's 1 000/s. At 128 a busy 2-core machine's passing stalls refused 100-700
+# submissions of the 60 s peak; at 256 none (docs/performance.md).
+GATEWAY_ADMITTED = 256
 # What listens behind the gateway, in the order of their ports: the gateway's + 1, + 2, ...
 PROCESSES = (*FUNCTIONS, "fake-etherscan", "runner")  # runner: its metrics
 # Stopped in this order, each group together: nothing new comes in; the functions finish what they hold (the
