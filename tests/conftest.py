@@ -72,6 +72,14 @@ def serving(function: str, env: dict[str, str] | None = None) -> Iterator[int]:
     assert process.returncode in (0, -signal.SIGTERM)
 
 
+class StandInServer(ThreadingHTTPServer):
+    """The HTTP server of the tests' stand-ins. A listen backlog of 128, not socketserver's 5: a scanner's calls
+    arriving together overflowed it, and a dropped SYN is sent again only after a second, past a test's call
+    timeout, so a call went unseen by the stand-in (seen with the kernel's ListenOverflows counter)."""
+
+    request_queue_size = 128
+
+
 def serve_in_thread(server: ThreadingHTTPServer) -> Callable[[], None]:
     """`server` answering from a thread of this process (a stand-in for a service); returns what stops and closes
     it, without waiting for a reply that still hangs."""

@@ -280,9 +280,9 @@ def create_app(function: str, *, health_checks: dict[str, Callable[[], None]], d
     api = FastAPI(title=f"ethsource {function}", version="0.1.0", description=description,
                   telemetry={"tracing": False, "metrics": False, "logs": False})
     configure_logging(function, settings.log_level)
-    # Work on a thread beside the event loop (a download's) gets the GIL back soon after its I/O returns, rather
-    # than up to 5 ms later each time (measured when submit's batches ran on a thread: 4 146 against 3 313
-    # submissions/s; see docs/performance.md).
+    # Work on a thread beside the event loop (a download's, the scanner's database work) gets the GIL back soon
+    # after its I/O returns, rather than up to 5 ms later each time (measured when submit's batches ran on a
+    # thread: 4 146 against 3 313 submissions/s; see docs/performance.md).
     sys.setswitchinterval(0.0005)
     tracing = configure_tracing(function, settings.otel_exporter_otlp_endpoint)
 

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import parse_qs, urlsplit
@@ -27,7 +27,7 @@ from ethsource.config import Settings
 from ethsource.queue import Topology, queue_stats
 from ethsource_local.fake_etherscan import getsourcecode_answer, shape_of
 from ethsource_local.processes import Process
-from tests.conftest import free_port_block, serve_in_thread, wait_until
+from tests.conftest import StandInServer, free_port_block, serve_in_thread, wait_until
 from tests.scanning import configured
 
 # Shapes of the fake's corpus that end SUCCESS after one Etherscan call (no proxy, not unverified).
@@ -98,13 +98,6 @@ class Reply:
     hang_s: float = 0.0
 
 
-class _QueueingServer(ThreadingHTTPServer):
-    # A listen backlog of 128, not socketserver's 5: a scanner's calls arriving together overflowed it, and a
-    # dropped SYN is sent again only after a second, past the scanner's call timeout, so an attempt went
-    # uncounted by the stand-in (seen with the kernel's ListenOverflows counter).
-    request_queue_size = 128
-
-
 class ScriptedEtherscan:
     """An HTTP server in a thread playing Etherscan `getsourcecode`: `script(call_number, address)` picks each
     reply, or None for the fake corpus's real-shaped answer for that address. `calls` counts the calls."""
@@ -137,7 +130,7 @@ class ScriptedEtherscan:
             def log_message(self, *args):  # the request line carries the API key: keep it out of test output
                 pass
 
-        self._server = _QueueingServer(("127.0.0.1", 0), Handler)
+        self._server = StandInServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_port}/v2/api"
 
     def __enter__(self) -> ScriptedEtherscan:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import queue
 import subprocess
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs
 
 import httpx
 import pytest
 import yaml
 
-from tests.conftest import serve_in_thread
+from tests.conftest import StandInServer, serve_in_thread
 from tests.observability.configs import OBSERVABILITY, PROJECT_ROOT, env_sample, free_ports
 
 ALERTMANAGER_DIR = OBSERVABILITY / "alertmanager"
@@ -82,7 +82,7 @@ class FakeTelegram(BaseHTTPRequestHandler):
 @pytest.fixture
 def fake_telegram():
     calls: queue.Queue = queue.Queue()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), type("Handler", (FakeTelegram,), {"calls": calls}))
+    server = StandInServer(("127.0.0.1", 0), type("Handler", (FakeTelegram,), {"calls": calls}))
     stop = serve_in_thread(server)
     yield f"http://127.0.0.1:{server.server_address[1]}", calls
     stop()

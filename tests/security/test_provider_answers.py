@@ -13,7 +13,7 @@ import json
 import threading
 from collections import Counter
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pika
 import pytest
@@ -23,7 +23,7 @@ from ethsource.models import ScanItem, ScanMessage
 from ethsource.submission import Submission
 from ethsource_local.fake_etherscan import FakeConfig, running
 from ethsource_local.fake_etherscan import stats as fake_stats
-from tests.conftest import serve_in_thread
+from tests.conftest import StandInServer, serve_in_thread
 from tests.faults.rig import Reply, library_settings
 from tests.scanning import close_scanner, fresh
 from tests.unit import test_blockscout, test_sourcify
@@ -91,7 +91,7 @@ class ScriptedExplorers:
             def log_message(self, *args):
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = StandInServer(("127.0.0.1", 0), Handler)
         self.root = f"http://127.0.0.1:{self._server.server_port}"
 
     def __enter__(self) -> ScriptedExplorers:
