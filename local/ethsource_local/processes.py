@@ -37,9 +37,11 @@ def wait_until(condition: Callable[[], object], timeout: float, what: str, inter
 class Process:
     """One child process, which can be started again once it has exited.
 
-    Each runs in a session of its own: a Ctrl-C meant for its parent does not reach it, so the parent stops its
-    children in the order it chooses. Output goes to `log_path` (appended: a restart keeps the earlier runs'
-    lines), or to the parent's own output without one.
+    Each runs in a process group of its own: a Ctrl-C meant for its parent does not reach it, so the parent stops
+    its children in the order it chooses. A group, not a session: Linux's autogroup scheduling shares the CPU
+    equally between sessions, which made the scanner's lower priority (`nice`) count for nothing against the API
+    and gave a load generator started beside the system one share against each of its processes. Output goes to
+    `log_path` (appended: a restart keeps the earlier runs' lines), or to the parent's own output without one.
     """
 
     def __init__(self, name: str, command: Sequence[str], *, env: Mapping[str, str] | None = None,
@@ -65,11 +67,11 @@ class Process:
         if self.running:
             raise RuntimeError(f"{self.name} is running already")
         if self.log_path is None:
-            self._popen = subprocess.Popen(self.command, env=self.env, cwd=PROJECT_ROOT, start_new_session=True)
+            self._popen = subprocess.Popen(self.command, env=self.env, cwd=PROJECT_ROOT, process_group=0)
         else:
             # A file, not a pipe: nobody reads a pipe while the child runs, and a full one blocks its logging.
             with open(self.log_path, "a") as log:
-                self._popen = subprocess.Popen(self.command, env=self.env, cwd=PROJECT_ROOT, start_new_session=True,
+                self._popen = subprocess.Popen(self.command, env=self.env, cwd=PROJECT_ROOT, process_group=0,
                                                stdout=log, stderr=subprocess.STDOUT)
         return self
 
