@@ -9,7 +9,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import httpx
@@ -66,13 +66,10 @@ class Process:
     def start(self) -> Process:
         if self.running:
             raise RuntimeError(f"{self.name} is running already")
-        if self.log_path is None:
-            self._popen = subprocess.Popen(self.command, env=self.env, cwd=PROJECT_ROOT, process_group=0)
-        else:
-            # A file, not a pipe: nobody reads a pipe while the child runs, and a full one blocks its logging.
-            with open(self.log_path, "a") as log:
-                self._popen = subprocess.Popen(self.command, env=self.env, cwd=PROJECT_ROOT, process_group=0,
-                                               stdout=log, stderr=subprocess.STDOUT)
+        # A file, not a pipe: nobody reads a pipe while the child runs, and a full one blocks its logging.
+        with open(self.log_path, "a") if self.log_path else nullcontext() as log:
+            self._popen = subprocess.Popen(self.command, env=self.env, cwd=PROJECT_ROOT, process_group=0,
+                                           stdout=log, stderr=subprocess.STDOUT if log else None)
         return self
 
     def wait_ready(self, ready: Callable[[], object], timeout: float, what: str) -> None:
