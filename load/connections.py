@@ -8,6 +8,7 @@ server, a request at a time on each connection, a total timeout a request, the b
 from __future__ import annotations
 
 import asyncio
+from contextlib import nullcontext
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
@@ -79,6 +80,11 @@ class _Connection(asyncio.Protocol):
         self.close()
 
 
+def _time_out(answer: asyncio.Future) -> None:
+    if not answer.done():
+        answer.set_exception(TimeoutError())
+
+
 class Client:
     """Requests to the server of `base_url`, at most `limit` at once (beyond it a request waits its turn), each on
     a keep-alive connection of its own while it runs."""
@@ -101,27 +107,41 @@ class Client:
         extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items()) if headers else ""
         request = (f"{method} {self._prefix}{path} HTTP/1.1\r\n{self._host_header}"
                    f"Content-Length: {len(body)}\r\n{extra}\r\n").encode("latin-1") + body
-        async with asyncio.timeout(timeout or self.timeout), self._slots:
-            connection = await self._connection()
-            answer = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (timeout or self.timeout)
+        # asyncio.timeout costs twice a bare timer: it bounds only the rare waits, for a turn or a new connection
+        async with asyncio.timeout_at(deadline) if self._slots.locked() else nullcontext():
+            await self._slots.acquire()
+        try:
+            connection = self._idle_connection() or await self._connect(deadline)
+            answer = loop.create_future()
+            expiry = loop.call_at(deadline, _time_out, answer)
             connection.send(request, answer)
             try:
                 result = await answer
             except BaseException:  # failed or timed out mid-request: the connection is in no state to reuse
                 connection.close()
                 raise
-            connection.answer = None
-            if connection.open:
-                self._idle.append(connection)
-            return result
+            finally:
+                expiry.cancel()
+        finally:
+            self._slots.release()
+        connection.answer = None
+        if connection.open:
+            self._idle.append(connection)
+        return result
 
-    async def _connection(self) -> _Connection:
+    def _idle_connection(self) -> _Connection | None:
         while self._idle:
             connection = self._idle.pop()
             if connection.open:
                 return connection
+        return None
+
+    async def _connect(self, deadline: float) -> _Connection:
         try:
-            _, connection = await asyncio.get_running_loop().create_connection(_Connection, self.host, self.port)
+            async with asyncio.timeout_at(deadline):
+                _, connection = await asyncio.get_running_loop().create_connection(_Connection, self.host, self.port)
         except OSError as exc:
             raise ConnectionFailed(f"cannot connect: {exc.strerror or exc}") from None
         return connection
