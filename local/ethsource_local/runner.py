@@ -41,6 +41,10 @@ FAKE_PLAN_KEYS, FAKE_PLAN_RATE = 4, 30
 # quarter of a second of the peak's 1 000/s. At 128 a busy 2-core machine's passing stalls refused 100-700
 # submissions of the 60 s peak; at 256 none (docs/performance.md).
 GATEWAY_ADMITTED = 256
+# The gateway refuses what the functions cannot take, so it must not wait for the CPU behind them: at overload its
+# worker waited 0.7 s of each second for a core (0.3 s at this priority) and callers waited seconds for a 503.
+# Only root may raise a priority; others run it at the functions' own.
+GATEWAY_PRIORITY = "worker_priority -10;\n"
 # What listens behind the gateway, in the order of their ports: the gateway's + 1, + 2, ...
 PROCESSES = (*FUNCTIONS, "fake-etherscan", "runner")  # runner: its metrics
 # Stopped in this order, each group together: nothing new comes in; the functions finish what they hold (the
@@ -145,8 +149,9 @@ class Runner:
         run_dir = self.layout.run_dir
         (run_dir / "tmp").mkdir(parents=True, exist_ok=True)
         (run_dir / "ethsource.conf").write_text(self.gateway_site())
+        priority = GATEWAY_PRIORITY if os.geteuid() == 0 else ""
         (run_dir / "nginx.conf").write_text(
-            "worker_processes 1;\nerror_log stderr warn;\npid nginx.pid;\n"
+            f"worker_processes 1;\n{priority}error_log stderr warn;\npid nginx.pid;\n"
             "events { worker_connections 8192; }\n"
             "http {\n  access_log off;\n  client_body_temp_path tmp; proxy_temp_path tmp;\n"
             "  fastcgi_temp_path tmp; uwsgi_temp_path tmp; scgi_temp_path tmp;\n"

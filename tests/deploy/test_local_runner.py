@@ -114,6 +114,20 @@ def test_a_killed_function_is_restarted_while_the_others_keep_serving(system_env
         assert "scan exited with code -9; restarting it in 0.5 s" in system.process.log_text()
 
 
+def test_the_gateway_outranks_the_functions_for_the_cpu_and_the_scanner_ranks_below_them(system_env, tmp_path):
+    """At overload the gateway must get a core before the functions to refuse at once (as root, which may raise a
+    priority), and the scanner, a background worker, after them."""
+    def niceness(pid: int) -> int:
+        return os.getpriority(os.PRIO_PROCESS, pid)
+
+    with running_system(system_env, tmp_path / "run.log") as system:
+        gateway = pid_of(system, "gateway")
+        workers = [int(pid) for pid in open(f"/proc/{gateway}/task/{gateway}/children").read().split()]
+        submit = niceness(pid_of(system, "submit"))
+        assert workers and all(niceness(pid) == (-10 if os.geteuid() == 0 else submit) for pid in workers)
+        assert niceness(pid_of(system, "status")) == submit < niceness(pid_of(system, "scan"))
+
+
 def test_on_shutdown_the_scanner_finishes_its_scans_before_the_fake_etherscan_stops(system_env, tmp_path):
     # Two calls at a time, 0.3 s each: ten contracts take the scanner 1.5 s, most of it after the stop.
     addresses = fresh("solidity_single", 10)
