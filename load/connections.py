@@ -113,11 +113,11 @@ class Client:
         async with asyncio.timeout_at(deadline) if self._slots.locked() else nullcontext():
             await self._slots.acquire()
         try:
-            connection = self._idle_connection() or await self._connect(deadline)
+            connection = self._idle_connection() or await self._connect(loop, deadline)
             answer = loop.create_future()
             expiry = loop.call_at(deadline, _time_out, answer)
-            connection.send(request, answer)
             try:
+                connection.send(request, answer)
                 result = await answer
             except BaseException:  # failed or timed out mid-request: the connection is in no state to reuse
                 connection.close()
@@ -138,12 +138,12 @@ class Client:
                 return connection
         return None
 
-    async def _connect(self, deadline: float) -> _Connection:
-        try:
-            async with asyncio.timeout_at(deadline):
-                _, connection = await asyncio.get_running_loop().create_connection(_Connection, self.host, self.port)
-        except OSError as exc:
-            raise ConnectionFailed(f"cannot connect: {exc.strerror or exc}") from None
+    async def _connect(self, loop: asyncio.AbstractEventLoop, deadline: float) -> _Connection:
+        async with asyncio.timeout_at(deadline):  # outside the except: its TimeoutError is an OSError too
+            try:
+                _, connection = await loop.create_connection(_Connection, self.host, self.port)
+            except OSError as exc:
+                raise ConnectionFailed(f"cannot connect: {exc.strerror or exc}") from None
         return connection
 
     def close(self) -> None:

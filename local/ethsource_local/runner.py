@@ -42,9 +42,10 @@ FAKE_PLAN_KEYS, FAKE_PLAN_RATE = 4, 30
 # submissions of the 60 s peak; at 256 none (docs/performance.md).
 GATEWAY_ADMITTED = 256
 # The gateway refuses what the functions cannot take, so it must not wait for the CPU behind them: at overload its
-# worker waited 0.7 s of each second for a core (0.3 s at this priority) and callers waited seconds for a 503.
-# Only root may raise a priority; others run it at the functions' own.
-GATEWAY_PRIORITY = "worker_priority -10;\n"
+# worker waited 0.7 s of each second for a core (0.3 s at this niceness) and callers waited seconds for a 503.
+# Raising a priority takes CAP_SYS_NICE (root has it, but not in every container); without it, the functions' own.
+GATEWAY_NICENESS = -10
+CAP_SYS_NICE = 23  # its bit in a capability set (linux/capability.h)
 # What listens behind the gateway, in the order of their ports: the gateway's + 1, + 2, ...
 PROCESSES = (*FUNCTIONS, "fake-etherscan", "runner")  # runner: its metrics
 # Stopped in this order, each group together: nothing new comes in; the functions finish what they hold (the
@@ -149,7 +150,7 @@ class Runner:
         run_dir = self.layout.run_dir
         (run_dir / "tmp").mkdir(parents=True, exist_ok=True)
         (run_dir / "ethsource.conf").write_text(self.gateway_site())
-        priority = GATEWAY_PRIORITY if os.geteuid() == 0 else ""
+        priority = f"worker_priority {GATEWAY_NICENESS};\n" if may_raise_priority() else ""
         (run_dir / "nginx.conf").write_text(
             f"worker_processes 1;\n{priority}error_log stderr warn;\npid nginx.pid;\n"
             "events { worker_connections 8192; }\n"
@@ -245,3 +246,9 @@ def run(gateway_port: int, fake_latency_ms: float) -> int:
     finally:
         runner.stop()
 
+
+def may_raise_priority() -> bool:
+    """Whether this process holds CAP_SYS_NICE, which raising a process's priority takes."""
+    status = Path("/proc/self/status").read_text()
+    effective = next(line.split()[1] for line in status.splitlines() if line.startswith("CapEff:"))
+    return bool(int(effective, 16) >> CAP_SYS_NICE & 1)

@@ -11,6 +11,7 @@ import signal
 import subprocess
 
 import httpx
+import psutil
 import pymysql
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -18,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from ethsource.config import Settings
 from ethsource.db import connect_args
 from ethsource.serving import FUNCTIONS
-from ethsource_local.runner import GATEWAY_DIR, Layout, Runner
+from ethsource_local.runner import GATEWAY_DIR, GATEWAY_NICENESS, Layout, Runner, may_raise_priority
 from tests.conftest import PROJECT_ROOT, System, running_system, wait_until
 from tests.scanning import fresh
 
@@ -115,16 +116,17 @@ def test_a_killed_function_is_restarted_while_the_others_keep_serving(system_env
 
 
 def test_the_gateway_outranks_the_functions_for_the_cpu_and_the_scanner_ranks_below_them(system_env, tmp_path):
-    """At overload the gateway must get a core before the functions to refuse at once (as root, which may raise a
-    priority), and the scanner, a background worker, after them."""
+    """At overload the gateway must get a core before the functions to refuse at once (where the runner may raise a
+    priority), and the scanner, a background worker, after them. (pid_of gives uvicorn's first process; the
+    processes it starts inherit its niceness.)"""
     def niceness(pid: int) -> int:
         return os.getpriority(os.PRIO_PROCESS, pid)
 
     with running_system(system_env, tmp_path / "run.log") as system:
-        gateway = pid_of(system, "gateway")
-        workers = [int(pid) for pid in open(f"/proc/{gateway}/task/{gateway}/children").read().split()]
+        workers = psutil.Process(pid_of(system, "gateway")).children()
         submit = niceness(pid_of(system, "submit"))
-        assert workers and all(niceness(pid) == (-10 if os.geteuid() == 0 else submit) for pid in workers)
+        gateway = GATEWAY_NICENESS if may_raise_priority() else submit
+        assert workers and all(niceness(worker.pid) == gateway for worker in workers)
         assert niceness(pid_of(system, "status")) == submit < niceness(pid_of(system, "scan"))
 
 

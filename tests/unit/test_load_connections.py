@@ -42,12 +42,12 @@ class Server:
             writer.close()
 
 
-def served(connections, answer, scenario):
+def served(connections, answer, scenario, limit=4):
     async def run():
         server = Server(answer)
         listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
         port = listener.sockets[0].getsockname()[1]
-        client = connections.Client(f"http://127.0.0.1:{port}", limit=4, timeout=0.5)
+        client = connections.Client(f"http://127.0.0.1:{port}", limit=limit, timeout=0.5)
         try:
             return await scenario(client, server)
         finally:
@@ -163,3 +163,42 @@ def test_a_closed_port_fails_the_request(connections):
             await connections.Client(f"http://127.0.0.1:{port}", limit=1, timeout=1).request("GET", "/")
 
     asyncio.run(scenario())
+
+
+def test_no_connection_in_time_is_a_timeout_not_a_failure(connections):
+    """A server whose queue of connections to accept is full drops the handshake: the request times out (the
+    timeout of the connect is an OSError too, and is not to be told as a refused connection)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)  # never accepts: one connection fills its queue, the next handshakes are dropped
+        port = listener.getsockname()[1]
+        fillers = [socket.socket() for _ in range(2)]
+        for filler in fillers:
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+
+        async def scenario():
+            with pytest.raises(TimeoutError):
+                await connections.Client(f"http://127.0.0.1:{port}", limit=1, timeout=0.3).request("GET", "/")
+
+        try:
+            asyncio.run(scenario())
+        finally:
+            for filler in fillers:
+                filler.close()
+
+
+def test_a_request_that_waits_for_a_turn_past_its_timeout_times_out_and_holds_no_turn(connections):
+    async def slow_ok(_number):
+        await asyncio.sleep(0.3)
+        return ok()
+
+    async def scenario(client, _server):  # one connection: the second request waits for the first's turn
+        first = asyncio.create_task(client.request("GET", "/slow"))
+        await asyncio.sleep(0.05)
+        with pytest.raises(TimeoutError):
+            await client.request("GET", "/c", timeout=0.1)
+        assert (await first).status == 200
+        return (await client.request("GET", "/c")).status  # would wait out its timeout had a turn been kept
+
+    assert served(connections, slow_ok, scenario, limit=1) == 200
