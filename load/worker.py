@@ -11,7 +11,6 @@ With a chaos rate, it also calls the functions' chaos routes (`ethsource run --c
 from __future__ import annotations
 
 import asyncio
-import gc
 import heapq
 import os
 import random
@@ -24,6 +23,7 @@ import orjson
 import uvloop
 
 from ethsource.addresses import to_checksum
+from ethsource.serving import collect_less
 
 from .connections import Client, ConnectionFailed
 
@@ -297,10 +297,6 @@ class Worker:
 
 def work(plan: Plan, results) -> None:
     """The entry of a worker process: run the plan, send progress and then the Result on `results`."""
-    # Thousands of requests in flight keep their tasks, futures and timers alive past a young collection every 700
-    # allocations, the default: each collection went through them again and aged them into the older generations
-    # (a quarter of a worker's CPU at overload). Collect the young every 50 000, and leave the imports out of it.
-    gc.freeze()
-    gc.set_threshold(50_000)
+    collect_less()  # thousands of requests in flight: a quarter of a worker's CPU went to the collector
     worker = Worker(plan, results)
     results.put(("result", plan.index, uvloop.run(worker.run())))

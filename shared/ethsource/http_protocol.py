@@ -1,5 +1,6 @@
 """The HTTP/1.1 protocol the functions serve with (ethsource serve): uvicorn's httptools protocol, its request
-headers bounded in time and its own refusals in the API's JSON error shape."""
+headers bounded in time, its own refusals in the API's JSON error shape, and the process's garbage collector set
+for serving at its first connection."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from .http import error_body
+from .serving import collect_less
 
 # From a connection's start, or a request's first byte, to the end of its headers. uvicorn has no such bound:
 # a client that sends half a header (slowloris) holds its connection forever. The body has its own
@@ -19,7 +21,12 @@ class FunctionHttpProtocol(HttpToolsProtocol):
     """A subclass, not a setting: uvicorn offers neither a header timeout nor a way to shape the answers it gives
     itself (text/plain). Only the hooks around the header phase and the refusal are overridden."""
 
+    collecting_less = False  # in this process, since its first connection (serving.collect_less)
+
     def connection_made(self, transport: asyncio.Transport) -> None:
+        if not FunctionHttpProtocol.collecting_less:  # serving: the modules are imported by now
+            collect_less()
+            FunctionHttpProtocol.collecting_less = True
         super().connection_made(transport)
         self._reading_headers = False
         self._header_deadline: asyncio.TimerHandle | None = self.loop.call_later(HEADER_TIMEOUT_S,

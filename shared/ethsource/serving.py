@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import os
 import sys
@@ -15,6 +16,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]  # a checkout, or /app in the
 FUNCTIONS = ("submit", "status", "download", "scan", "sweep")
 HTTP_FUNCTIONS = ("submit", "status", "download")  # the API's; scan takes messages, sweep runs on a schedule
 SCAN_NICENESS = 10
+# Young collections this many allocations apart, not 700: see collect_less.
+YOUNG_COLLECTION_EVERY = 50_000
 
 
 def handler_path(name: str) -> Path:
@@ -52,6 +55,16 @@ def run_uvicorn(app: str, app_dir: str | None, host: str, port: int, processes: 
     uvicorn.run(app, app_dir=app_dir, host=host, port=port, workers=processes, access_log=False,
                 log_level="warning", timeout_graceful_shutdown=20, timeout_keep_alive=75, server_header=False,
                 proxy_headers=False, loop="uvloop", http="ethsource.http_protocol:FunctionHttpProtocol")
+
+
+def collect_less() -> None:
+    """For a process that serves many requests at once, once its modules are imported. A young collection every
+    700 allocations (Python's default) went again through the objects of every request still in hand, and each
+    older one through every imported module's: the modules frozen out of the collections and the young
+    collected every 50 000 allocations, a function took ~8 % less CPU a request, the load generator a quarter less
+    at overload (docs/performance.md). Cycles are still collected."""
+    gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTION_EVERY)
 
 
 def load(name: str) -> ModuleType:
