@@ -19,7 +19,8 @@ HEADER_TIMEOUT_S = 10.0
 
 class FunctionHttpProtocol(HttpToolsProtocol):
     """A subclass, not a setting: uvicorn offers neither a header timeout nor a way to shape the answers it gives
-    itself (text/plain). Only the hooks around the header phase and the refusal are overridden."""
+    itself (text/plain). Only the hooks around the header phase and the refusal are overridden, and the first
+    connection of a process settles its garbage collector for serving."""
 
     collecting_less = False  # in this process, since its first connection (serving.collect_less)
 

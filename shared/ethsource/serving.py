@@ -61,8 +61,8 @@ def collect_less() -> None:
     """For a process that serves many requests at once, once its modules are imported. A young collection every
     700 allocations (Python's default) went again through the objects of every request still in hand, and each
     older one through every imported module's: the modules frozen out of the collections and the young
-    collected every 50 000 allocations, a function took ~8 % less CPU a request, the load generator a quarter less
-    at overload (docs/performance.md). Cycles are still collected."""
+    collected every 50 000 allocations, a function took ~8 % less CPU a request; the load generator had spent a
+    quarter of its CPU collecting at overload (docs/performance.md). Cycles are still collected."""
     gc.freeze()
     gc.set_threshold(YOUNG_COLLECTION_EVERY)
 
