@@ -3,7 +3,7 @@
 import re
 from collections.abc import Container
 
-from Crypto.Hash import keccak
+from sha3 import keccak_256
 
 from .errors import InvalidInput
 
@@ -13,7 +13,7 @@ _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 def to_checksum(address: str) -> str:
     """EIP-55: each hex letter is upper case where the keccak of the lower-case address has a nibble >= 8."""
     body = address[2:].lower()
-    digest = keccak.new(digest_bits=256, data=body.encode()).hexdigest()
+    digest = keccak_256(body.encode()).hexdigest()
     return "0x" + "".join([c.upper() if d >= "8" else c for c, d in zip(body, digest[:40], strict=True)])
 
 

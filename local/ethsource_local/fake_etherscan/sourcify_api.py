@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
-from Crypto.Hash import keccak
+from sha3 import keccak_256
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -280,7 +280,7 @@ def _canonical_type(param: dict) -> str:
 
 
 def _keccak(text: str) -> str:
-    return keccak.new(digest_bits=256, data=text.encode()).hexdigest()
+    return keccak_256(text.encode()).hexdigest()
 
 
 def _placeholder_code(digits: str, label: str) -> str:
