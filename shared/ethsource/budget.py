@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from .db import Database
+from .db import Database, again_on_deadlock
 from .metrics import (
     BUDGET_CALLS,
     BUDGET_CAPACITY,
@@ -80,13 +80,19 @@ class LeaseStore:
                 give_back: list[str], lease_us: int, gap_us: int) -> tuple[int, list[Lease]]:
         """Renew this holder's leases of `keep`, take up to `more` free keys (earliest free first) and give back
         `give_back`; returns the database's time and the leases held now."""
+        return again_on_deadlock(lambda: self._acquire(budget, holder, key_ids, keep, more, give_back, lease_us,
+                                                       gap_us))
+
+    def _acquire(self, budget: str, holder: bytes, key_ids: list[str], keep: list[str], more: int,
+                 give_back: list[str], lease_us: int, gap_us: int) -> tuple[int, list[Lease]]:
         with self.database.transaction() as cursor:
-            cursor.execute("INSERT IGNORE INTO rate_budget_keys (budget, key_id) VALUES "
-                           + ", ".join(["(%s, %s)"] * len(key_ids)), [v for k in key_ids for v in (budget, k)])
-            cursor.execute(f"SELECT key_id, holder, lease_until, free_from FROM rate_budget_keys WHERE budget = %s"
-                           f" AND key_id IN ({', '.join(['%s'] * len(key_ids))}) ORDER BY key_id FOR UPDATE",
-                           [budget, *key_ids])
-            rows = cursor.fetchall()
+            rows = self._locked(cursor, budget, key_ids)
+            if len(rows) < len(key_ids):
+                # Keys never leased yet get their rows first. Only then: an INSERT IGNORE takes a shared lock on
+                # each row already there, and two holders upgrading theirs to the SELECT's exclusive one deadlock.
+                cursor.execute("INSERT IGNORE INTO rate_budget_keys (budget, key_id) VALUES "
+                               + ", ".join(["(%s, %s)"] * len(key_ids)), [v for k in key_ids for v in (budget, k)])
+                rows = self._locked(cursor, budget, key_ids)
             now = _database_now(cursor)  # after the locks are ours
             if give_back:
                 self._release(cursor, budget, holder, give_back, now + gap_us)
@@ -103,6 +109,13 @@ class LeaseStore:
                                " WHERE budget = %s AND key_id = %s",
                                (holder, lease.until_us, lease.free_from_us, budget, lease.key_id))
         return now, held
+
+    @staticmethod
+    def _locked(cursor, budget: str, key_ids: list[str]) -> tuple[tuple, ...]:
+        cursor.execute(f"SELECT key_id, holder, lease_until, free_from FROM rate_budget_keys WHERE budget = %s"
+                       f" AND key_id IN ({', '.join(['%s'] * len(key_ids))}) ORDER BY key_id FOR UPDATE",
+                       [budget, *key_ids])
+        return cursor.fetchall()
 
     def release(self, budget: str, holder: bytes, key_ids: list[str], gap_us: int) -> None:
         if not key_ids:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
+from typing import TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pymysql
@@ -14,8 +15,19 @@ from dbutils.pooled_db import PooledDB
 from .errors import Unavailable
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MIGRATIONS_LOCK = "ethsource_migrations"
+# A read or write of the pools' that has not finished within this long is given up and its connection closed
+# (Unavailable): a stalled server or network holds a caller no longer, nor the API's process, whose batches wait
+# on its event loop (ethsource.batching.run_on_loop). A stall costs a transaction up to three of these (the pooled
+# connection's check, a new connection's handshake, and the pool's replacing of the dead one), a read two.
+STATEMENT_TIMEOUT_S = 5
+# A row lock not granted within this long ends the statement on the server (error 1205, rolled back): cleanly, and
+# before the client's own bound. InnoDB's default is 50 s; the rows our transactions lock are held for milliseconds.
+LOCK_WAIT_TIMEOUT_S = 3
+DEADLOCK = 1213  # ER_LOCK_DEADLOCK
+ATTEMPTS_ON_DEADLOCK = 3
 
 
 def connect_args(url: str, *, with_database: bool = True) -> dict:
@@ -46,21 +58,28 @@ def database_name(url: str) -> str:
 
 class Database:
     def __init__(self, url: str, max_connections: int = 64):
+        bounded = connect_args(url) | {
+            "read_timeout": STATEMENT_TIMEOUT_S, "write_timeout": STATEMENT_TIMEOUT_S,
+            "init_command": f"SET SESSION innodb_lock_wait_timeout = {LOCK_WAIT_TIMEOUT_S}"}
         # ping=1: check a pooled connection when it is taken, so a restarted MySQL costs one reconnect.
         # reset=False: `transaction` always ends in a commit or a rollback, so the pool's own rollback of every
         # returned connection would be one more round trip per transaction for nothing.
         self._pool = PooledDB(pymysql, maxconnections=max_connections, blocking=True, ping=1, reset=False,
-                              **connect_args(url))
+                              **bounded)
         # Reads alone (a status poll): autocommit, so each query is one round trip where a transaction takes three
         # (ping, query, commit), and no ping: a query on a connection that has gone is sent again on a new one
         # (DBUtils does that outside a transaction). Opened when first used: only the API's readers need it.
         self._reads = PooledDB(pymysql, maxconnections=max_connections, blocking=True, ping=0, reset=False,
-                               **connect_args(url) | {"autocommit": True})
+                               **bounded | {"autocommit": True})
 
     @contextmanager
     def transaction(self) -> Iterator[pymysql.cursors.Cursor]:
         """A cursor in one transaction: committed when the block ends, rolled back when it raises."""
         with _borrowed(self._pool) as (conn, cursor):
+            # Told to DBUtils, so that a statement failing in it is raised: outside a transaction, DBUtils sends a
+            # failed statement again on its own (on a new connection if need be), which here would have committed
+            # it without what the transaction did before (a deadlock's victim, rolled back whole; a lost connection).
+            conn.begin()
             try:
                 yield cursor
                 conn.commit()
@@ -94,8 +113,11 @@ def _borrowed(pool: PooledDB) -> Iterator[tuple]:
         with conn.cursor() as cursor:
             yield conn, cursor
     except BaseException as exc:
-        if _lost_connection(exc):
-            raise Unavailable(f"database connection lost ({exc.args[0]})") from None
+        code = _mysql_error_code(exc)
+        if code in _LOST_CONNECTION:
+            raise Unavailable(f"database connection lost ({code})") from None
+        if code == _LOCK_WAIT_TIMEOUT:
+            raise Unavailable(f"database busy: a row stayed locked for {LOCK_WAIT_TIMEOUT_S} s") from None
         raise
     finally:
         conn.close()  # back to the pool
@@ -106,9 +128,27 @@ def _borrowed(pool: PooledDB) -> Iterator[tuple]:
 _LOST_CONNECTION = {0, 2003, 2006, 2013, 2055}
 
 
-def _lost_connection(exc: BaseException) -> bool:
-    return (isinstance(exc, (pymysql.err.InterfaceError, pymysql.err.OperationalError))
-            and bool(exc.args) and exc.args[0] in _LOST_CONNECTION)
+_LOCK_WAIT_TIMEOUT = 1205  # ER_LOCK_WAIT_TIMEOUT
+
+
+def _mysql_error_code(exc: BaseException) -> int | None:
+    """The MySQL error code of a connection's or a statement's failure; None for anything else."""
+    if isinstance(exc, (pymysql.err.InterfaceError, pymysql.err.OperationalError)) and exc.args:
+        return exc.args[0]
+    return None
+
+
+def again_on_deadlock(transaction: Callable[[], T]) -> T:
+    """Run a whole transaction (a function that opens and ends one) again when InnoDB rolled it back as a
+    deadlock's victim: the transactions that lock many rows lock them in one order, which makes it rare, not
+    impossible."""
+    for attempt in range(1, ATTEMPTS_ON_DEADLOCK + 1):
+        try:
+            return transaction()
+        except pymysql.err.OperationalError as exc:
+            if exc.args[0] != DEADLOCK or attempt == ATTEMPTS_ON_DEADLOCK:
+                raise
+    raise AssertionError("unreachable")
 
 
 def migrate(url: str) -> list[str]:

@@ -10,21 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC
-from typing import TypeVar
 
-import pymysql
-
-from .db import Database
+from .db import Database, again_on_deadlock
 from .models import Contract, ErrorDetail, Status
 
 Key = tuple[int, str]  # (chain_id, address)
-T = TypeVar("T")
 
 _NOW = "UTC_TIMESTAMP(6)"
 _COLUMNS = ("id, address, chain_id, status, error_code, error_message, attempts, created_at, updated_at,"
             " contract_name, compiler_version, language, proxy, implementation, provider, source_match")
-DEADLOCK = 1213  # MySQL's ER_LOCK_DEADLOCK
-_ATTEMPTS_ON_DEADLOCK = 3
 
 
 @dataclass(frozen=True)
@@ -86,7 +80,7 @@ class ContractStore:
                     publish(queued)
                 return found
 
-        return _again_on_deadlock(transaction)
+        return again_on_deadlock(transaction)
 
     def get_many(self, keys: Iterable[Key]) -> dict[Key, Contract]:
         with self.database.reading() as cursor:
@@ -118,7 +112,7 @@ class ContractStore:
                 return claim_rows(cursor, ordered, int(lease_s * 1e6), claim)
 
         claimed, busy = {}, {}
-        for contract_id, chain_id, address, attempts, ours, in_process, lease_left in _again_on_deadlock(transaction):
+        for contract_id, chain_id, address, attempts, ours, in_process, lease_left in again_on_deadlock(transaction):
             if ours:
                 claimed[(chain_id, address)] = Claimed(contract_id, attempts)
             elif in_process:
@@ -128,6 +122,9 @@ class ContractStore:
     def settle(self, settlements: list[Settlement], publish: Callable[[], None] | None = None) -> set[int]:
         """Write the outcomes (and publish, e.g. the retries, before the commit); the ids actually settled: those
         their claim still held. A handful of statements whatever the number of outcomes."""
+        return again_on_deadlock(lambda: self._settle(settlements, publish))
+
+    def _settle(self, settlements: list[Settlement], publish: Callable[[], None] | None) -> set[int]:
         with self.database.transaction() as cursor:
             held = _still_held(cursor, settlements)
             sources = {i: source for s in settlements for i, source in s.sources.items() if i in held}
@@ -164,7 +161,10 @@ class ContractStore:
                       publish: Callable[[list[Key]], None]) -> list[Key]:
         """Back to CREATED, and their scans published, the contracts in CREATED or PROCESS untouched for longer
         than `older_than_s` (at most `limit`, oldest first); of several sweepers racing for a row, one wins."""
-        older_than = int(older_than_s * 1e6)
+        return again_on_deadlock(lambda: self._requeue_stuck(int(older_than_s * 1e6), limit, batch, publish))
+
+    def _requeue_stuck(self, older_than: int, limit: int, batch: bytes,
+                       publish: Callable[[list[Key]], None]) -> list[Key]:
         with self.database.transaction() as cursor:
             cursor.execute(
                 f"UPDATE contracts SET status = 'CREATED', updated_at = {_NOW}, claim = NULL, queued_by = %s"
@@ -188,18 +188,6 @@ class ContractStore:
                            " WHERE status IN ('CREATED', 'PROCESS')")
             age = cursor.fetchone()[0]
         return by_status, (age or 0) / 1e6
-
-
-def _again_on_deadlock(transaction: Callable[[], T]) -> T:
-    """Run a whole transaction again when InnoDB rolled it back for a deadlock with another batch's (the keys go
-    in one order in every batch, which makes it rare, not impossible)."""
-    for attempt in range(1, _ATTEMPTS_ON_DEADLOCK + 1):
-        try:
-            return transaction()
-        except pymysql.err.OperationalError as exc:
-            if exc.args[0] != DEADLOCK or attempt == _ATTEMPTS_ON_DEADLOCK:
-                raise
-    raise AssertionError("unreachable")
 
 
 def claim_rows(cursor, keys: list[Key], lease_us: int, claim: bytes) -> list[tuple]:
