@@ -56,6 +56,28 @@ def test_a_request_the_server_cannot_parse_is_refused_with_the_json_error(submit
     assert httpx.Response(status, content=body).json()["error"]["code"] == "bad_request"
 
 
+def test_pipelined_requests_get_whole_answers_in_their_order(submit):
+    """Each answer leaves in one write (http_protocol.OneWriteAnswers); pipelined ones must not interleave."""
+    addresses = fresh("solidity_single", 2)
+    requests = [f'POST /contracts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: '
+                f'{len(body)}\r\n\r\n{body}'.encode() for body in (f'{{"address": "{a}"}}' for a in addresses)]
+    requests.append(b"GET /_/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    with closing(connect(submit)) as connection:
+        connection.sendall(b"".join(requests))
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    answers = []
+    while received:
+        head, _, rest = received.partition(b"\r\n\r\n")
+        length = next(int(line.split(b":")[1]) for line in head.lower().split(b"\r\n")
+                      if line.startswith(b"content-length"))
+        answers.append((int(head.split()[1]), rest[:length]))
+        received = rest[length:]
+    assert [status for status, _ in answers] == [202, 202, 200]
+    assert [httpx.Response(202, content=body).json()["address"] for _, body in answers[:2]] == addresses
+
+
 def test_a_client_that_stalls_its_headers_is_answered_408_and_closed_after_the_bound(submit):
     with closing(connect(submit, timeout=HEADER_TIMEOUT_S + 10)) as half, \
             closing(connect(submit, timeout=HEADER_TIMEOUT_S + 10)) as silent:
