@@ -2,6 +2,7 @@
 
 import re
 from collections.abc import Container
+from functools import lru_cache
 
 from sha3 import keccak_256
 
@@ -10,6 +11,9 @@ from .errors import InvalidInput
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
 
+# A status poll names the same address every second until its contract settles: the addresses in play are
+# remembered (a few MB), as their checksums were a few percent of a poll's CPU.
+@lru_cache(maxsize=16384)
 def to_checksum(address: str) -> str:
     """EIP-55: each hex letter is upper case where the keccak of the lower-case address has a nibble >= 8."""
     body = address[2:].lower()
