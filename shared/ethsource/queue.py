@@ -17,7 +17,7 @@ from enum import Enum
 
 import pika
 from pika.adapters.blocking_connection import BlockingChannel
-from pika.exceptions import AMQPError
+from pika.exceptions import AMQPError, ConnectionBlockedTimeout
 
 from .errors import Unavailable
 from .models import ScanItem, ScanMessage
@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 
 # Contracts per message: a message is scanned by one scanner as a unit, and acked when all of it is settled.
 MESSAGE_MAX_CONTRACTS = 100
+# How long a publisher waits while the broker blocks it (a memory or disk alarm: RabbitMQ stops reading what is
+# published) before the publish is Unavailable. As the database's bound (db.STATEMENT_TIMEOUT_S): submit's batches
+# wait on the event loop, and a broker that stalls without blocking still holds them until TCP gives up.
+BLOCKED_TIMEOUT_S = 5
 
 
 class Disposition(Enum):
@@ -87,7 +91,7 @@ def connect(url: str, *, heartbeat: bool = True) -> pika.BlockingConnection:
         params.heartbeat = 0
     params.connection_attempts = 1
     params.socket_timeout = 5
-    params.blocked_connection_timeout = 30
+    params.blocked_connection_timeout = BLOCKED_TIMEOUT_S
     try:
         return pika.BlockingConnection(params)
     except AMQPError as exc:
@@ -149,9 +153,10 @@ class Publisher:
                     return
                 except (AMQPError, Unavailable) as exc:
                     # Uncommitted messages die with the channel; a commit whose answer was lost may leave a
-                    # duplicate, which the scan's claim makes harmless.
+                    # duplicate, which the scan's claim makes harmless. A blocked broker would block a new
+                    # connection too: no second wait.
                     self._close()
-                    if attempt == 2:
+                    if attempt == 2 or isinstance(exc, ConnectionBlockedTimeout):
                         reason = type(exc).__name__
                         raise Unavailable(f"message broker did not take the messages ({reason})") from None
 
