@@ -26,7 +26,6 @@ STATEMENT_TIMEOUT_S = 5
 # A row lock not granted within this long ends the statement on the server (error 1205, rolled back): cleanly, and
 # before the client's own bound. InnoDB's default is 50 s; the rows our transactions lock are held for milliseconds.
 LOCK_WAIT_TIMEOUT_S = 3
-DEADLOCK = 1213  # ER_LOCK_DEADLOCK
 ATTEMPTS_ON_DEADLOCK = 3
 
 
@@ -66,8 +65,8 @@ class Database:
         # returned connection would be one more round trip per transaction for nothing.
         self._pool = PooledDB(pymysql, maxconnections=max_connections, blocking=True, ping=1, reset=False,
                               **bounded)
-        # Reads alone (a status poll): autocommit, so each query is one round trip where a transaction takes three
-        # (ping, query, commit), and no ping: a query on a connection that has gone is sent again on a new one
+        # Reads alone (a status poll): autocommit, so each query is one round trip where a transaction takes four
+        # (ping, begin, query, commit), and no ping: a query on a connection that has gone is sent again on a new one
         # (DBUtils does that outside a transaction). Opened when first used: only the API's readers need it.
         self._reads = PooledDB(pymysql, maxconnections=max_connections, blocking=True, ping=0, reset=False,
                                **bounded | {"autocommit": True})
@@ -129,6 +128,7 @@ _LOST_CONNECTION = {0, 2003, 2006, 2013, 2055}
 
 
 _LOCK_WAIT_TIMEOUT = 1205  # ER_LOCK_WAIT_TIMEOUT
+_DEADLOCK = 1213  # ER_LOCK_DEADLOCK
 
 
 def _mysql_error_code(exc: BaseException) -> int | None:
@@ -146,7 +146,7 @@ def again_on_deadlock(transaction: Callable[[], T]) -> T:
         try:
             return transaction()
         except pymysql.err.OperationalError as exc:
-            if exc.args[0] != DEADLOCK or attempt == ATTEMPTS_ON_DEADLOCK:
+            if exc.args[0] != _DEADLOCK or attempt == ATTEMPTS_ON_DEADLOCK:
                 raise
     raise AssertionError("unreachable")
 
