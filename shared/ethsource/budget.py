@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from .db import Database, again_on_deadlock
+from .db import Database
 from .metrics import (
     BUDGET_CALLS,
     BUDGET_CAPACITY,
@@ -80,34 +80,33 @@ class LeaseStore:
                 give_back: list[str], lease_us: int, gap_us: int) -> tuple[int, list[Lease]]:
         """Renew this holder's leases of `keep`, take up to `more` free keys (earliest free first) and give back
         `give_back`; returns the database's time and the leases held now."""
-        return again_on_deadlock(lambda: self._acquire(budget, holder, key_ids, keep, more, give_back, lease_us,
-                                                       gap_us))
+        return self.database.transact(lambda cursor: self._acquire(cursor, budget, holder, key_ids, keep, more,
+                                                                   give_back, lease_us, gap_us))
 
-    def _acquire(self, budget: str, holder: bytes, key_ids: list[str], keep: list[str], more: int,
+    def _acquire(self, cursor, budget: str, holder: bytes, key_ids: list[str], keep: list[str], more: int,
                  give_back: list[str], lease_us: int, gap_us: int) -> tuple[int, list[Lease]]:
-        with self.database.transaction() as cursor:
+        rows = self._locked(cursor, budget, key_ids)
+        if len(rows) < len(key_ids):
+            # Keys never leased yet get their rows first. Only then: an INSERT IGNORE takes a shared lock on
+            # each row already there, and two holders upgrading theirs to the SELECT's exclusive one deadlock.
+            cursor.execute("INSERT IGNORE INTO rate_budget_keys (budget, key_id) VALUES "
+                           + ", ".join(["(%s, %s)"] * len(key_ids)), [v for k in key_ids for v in (budget, k)])
             rows = self._locked(cursor, budget, key_ids)
-            if len(rows) < len(key_ids):
-                # Keys never leased yet get their rows first. Only then: an INSERT IGNORE takes a shared lock on
-                # each row already there, and two holders upgrading theirs to the SELECT's exclusive one deadlock.
-                cursor.execute("INSERT IGNORE INTO rate_budget_keys (budget, key_id) VALUES "
-                               + ", ".join(["(%s, %s)"] * len(key_ids)), [v for k in key_ids for v in (budget, k)])
-                rows = self._locked(cursor, budget, key_ids)
-            now = _database_now(cursor)  # after the locks are ours
-            if give_back:
-                self._release(cursor, budget, holder, give_back, now + gap_us)
-            kept = [row for row in rows if row[0] in keep and row[1] == holder and row[2] > now]
-            free = sorted((row for row in rows if row[0] not in give_back and row not in kept
-                           and (row[1] is None or row[2] <= now)), key=lambda row: row[3])
-            held = []
-            for key, owner, until, free_from in kept + free[:more]:
-                if owner is not None and until <= now:  # a lapsed lease: its holder may have called until its end
-                    free_from = max(free_from, until + gap_us)
-                held.append(Lease(key, now + lease_us, free_from))
-            for lease in held:
-                cursor.execute("UPDATE rate_budget_keys SET holder = %s, lease_until = %s, free_from = %s"
-                               " WHERE budget = %s AND key_id = %s",
-                               (holder, lease.until_us, lease.free_from_us, budget, lease.key_id))
+        now = _database_now(cursor)  # after the locks are ours
+        if give_back:
+            self._release(cursor, budget, holder, give_back, now + gap_us)
+        kept = [row for row in rows if row[0] in keep and row[1] == holder and row[2] > now]
+        free = sorted((row for row in rows if row[0] not in give_back and row not in kept
+                       and (row[1] is None or row[2] <= now)), key=lambda row: row[3])
+        held = []
+        for key, owner, until, free_from in kept + free[:more]:
+            if owner is not None and until <= now:  # a lapsed lease: its holder may have called until its end
+                free_from = max(free_from, until + gap_us)
+            held.append(Lease(key, now + lease_us, free_from))
+        for lease in held:
+            cursor.execute("UPDATE rate_budget_keys SET holder = %s, lease_until = %s, free_from = %s"
+                           " WHERE budget = %s AND key_id = %s",
+                           (holder, lease.until_us, lease.free_from_us, budget, lease.key_id))
         return now, held
 
     @staticmethod

@@ -89,6 +89,20 @@ class Database:
                     pass
                 raise
 
+    def transact(self, work: Callable[[pymysql.cursors.Cursor], T]) -> T:
+        """work(cursor) in one transaction, run again whole when InnoDB rolled it back as a deadlock's victim: the
+        transactions that lock many rows lock them in one order, which makes it rare, not impossible. What `work`
+        does outside the database may so happen twice (a scan message published twice is harmless: the claim
+        lets one copy through)."""
+        for attempt in range(1, ATTEMPTS_ON_DEADLOCK + 1):
+            try:
+                with self.transaction() as cursor:
+                    return work(cursor)
+            except pymysql.err.OperationalError as exc:
+                if exc.args[0] != _DEADLOCK or attempt == ATTEMPTS_ON_DEADLOCK:
+                    raise
+        raise AssertionError("unreachable")
+
     @contextmanager
     def reading(self) -> Iterator[pymysql.cursors.Cursor]:
         """A cursor whose every statement reads what is committed when it runs (no transaction around them)."""
@@ -136,19 +150,6 @@ def _mysql_error_code(exc: BaseException) -> int | None:
     if isinstance(exc, (pymysql.err.InterfaceError, pymysql.err.OperationalError)) and exc.args:
         return exc.args[0]
     return None
-
-
-def again_on_deadlock(transaction: Callable[[], T]) -> T:
-    """Run a whole transaction (a function that opens and ends one) again when InnoDB rolled it back as a
-    deadlock's victim: the transactions that lock many rows lock them in one order, which makes it rare, not
-    impossible."""
-    for attempt in range(1, ATTEMPTS_ON_DEADLOCK + 1):
-        try:
-            return transaction()
-        except pymysql.err.OperationalError as exc:
-            if exc.args[0] != _DEADLOCK or attempt == ATTEMPTS_ON_DEADLOCK:
-                raise
-    raise AssertionError("unreachable")
 
 
 def migrate(url: str) -> list[str]:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC
 
-from .db import Database, again_on_deadlock
+from .db import Database
 from .models import Contract, ErrorDetail, Status
 
 Key = tuple[int, str]  # (chain_id, address)
@@ -71,16 +71,15 @@ class ContractStore:
         """
         ordered = sorted(set(keys))
 
-        def transaction() -> dict[Key, tuple[Contract, bool]]:
-            with self.database.transaction() as cursor:
-                _upsert_created(cursor, [k for k in ordered if k not in refresh], batch, (Status.ERROR,))
-                _upsert_created(cursor, [k for k in ordered if k in refresh], batch, (Status.ERROR, Status.SUCCESS))
-                found = read(cursor, ordered, batch)
-                if queued := [key for key in ordered if found[key][1]]:
-                    publish(queued)
-                return found
+        def record(cursor) -> dict[Key, tuple[Contract, bool]]:
+            _upsert_created(cursor, [k for k in ordered if k not in refresh], batch, (Status.ERROR,))
+            _upsert_created(cursor, [k for k in ordered if k in refresh], batch, (Status.ERROR, Status.SUCCESS))
+            found = read(cursor, ordered, batch)
+            if queued := [key for key in ordered if found[key][1]]:
+                publish(queued)
+            return found
 
-        return again_on_deadlock(transaction)
+        return self.database.transact(record)
 
     def get_many(self, keys: Iterable[Key]) -> dict[Key, Contract]:
         with self.database.reading() as cursor:
@@ -107,12 +106,9 @@ class ContractStore:
         if not ordered:
             return Claims({}, {})
 
-        def transaction() -> list[tuple]:
-            with self.database.transaction() as cursor:
-                return claim_rows(cursor, ordered, int(lease_s * 1e6), claim)
-
+        rows = self.database.transact(lambda cursor: claim_rows(cursor, ordered, int(lease_s * 1e6), claim))
         claimed, busy = {}, {}
-        for contract_id, chain_id, address, attempts, ours, in_process, lease_left in again_on_deadlock(transaction):
+        for contract_id, chain_id, address, attempts, ours, in_process, lease_left in rows:
             if ours:
                 claimed[(chain_id, address)] = Claimed(contract_id, attempts)
             elif in_process:
@@ -122,60 +118,61 @@ class ContractStore:
     def settle(self, settlements: list[Settlement], publish: Callable[[], None] | None = None) -> set[int]:
         """Write the outcomes (and publish, e.g. the retries, before the commit); the ids actually settled: those
         their claim still held. A handful of statements whatever the number of outcomes."""
-        return again_on_deadlock(lambda: self._settle(settlements, publish))
+        return self.database.transact(lambda cursor: self._settle(cursor, settlements, publish))
 
-    def _settle(self, settlements: list[Settlement], publish: Callable[[], None] | None) -> set[int]:
-        with self.database.transaction() as cursor:
-            held = _still_held(cursor, settlements)
-            sources = {i: source for s in settlements for i, source in s.sources.items() if i in held}
-            errors = {i: error for s in settlements for i, error in s.errors.items() if i in held}
-            retries = [i for s in settlements for i in s.retries if i in held]
-            if sources:
-                _update_from_rows(cursor, "status = 'SUCCESS', error_code = NULL, error_message = NULL,"
-                                  " contract_name = v.v_name, compiler_version = v.v_compiler,"
-                                  " language = v.v_language, proxy = v.v_proxy, implementation = v.v_implementation,"
-                                  " provider = v.v_provider, source_match = v.v_match",
-                                  ("v_name", "v_compiler", "v_language", "v_proxy", "v_implementation", "v_provider",
-                                   "v_match"),
-                                  {i: (_text(source.contract_name, 255), _text(source.compiler_version, 128),
-                                       _text(source.language, 32), source.proxy, source.implementation,
-                                       source.provider, source.match) for i, source in sources.items()})
-                cursor.execute(
-                    "INSERT INTO contract_sources (contract_id, payload, size_bytes, fetched_at) VALUES "
-                    + ", ".join([f"(%s, %s, %s, {_NOW})"] * len(sources))
-                    + " ON DUPLICATE KEY UPDATE payload = VALUES(payload), size_bytes = VALUES(size_bytes),"
-                      " fetched_at = VALUES(fetched_at)",
-                    [v for i, source in sources.items() for v in (i, source.payload, len(source.payload))])
-            if errors:
-                _update_from_rows(cursor, "status = 'ERROR', error_code = v.v_code, error_message = v.v_message",
-                                  ("v_code", "v_message"),
-                                  {i: (code, _text(message, 1024)) for i, (code, message) in errors.items()})
-            if retries:
-                cursor.execute(f"UPDATE contracts SET status = 'CREATED', updated_at = {_NOW}, claim = NULL"
-                               f" WHERE id IN ({', '.join(['%s'] * len(retries))})", retries)
-            if publish is not None:
-                publish()
+    @staticmethod
+    def _settle(cursor, settlements: list[Settlement], publish: Callable[[], None] | None) -> set[int]:
+        held = _still_held(cursor, settlements)
+        sources = {i: source for s in settlements for i, source in s.sources.items() if i in held}
+        errors = {i: error for s in settlements for i, error in s.errors.items() if i in held}
+        retries = [i for s in settlements for i in s.retries if i in held]
+        if sources:
+            _update_from_rows(cursor, "status = 'SUCCESS', error_code = NULL, error_message = NULL,"
+                              " contract_name = v.v_name, compiler_version = v.v_compiler,"
+                              " language = v.v_language, proxy = v.v_proxy, implementation = v.v_implementation,"
+                              " provider = v.v_provider, source_match = v.v_match",
+                              ("v_name", "v_compiler", "v_language", "v_proxy", "v_implementation", "v_provider",
+                               "v_match"),
+                              {i: (_text(source.contract_name, 255), _text(source.compiler_version, 128),
+                                   _text(source.language, 32), source.proxy, source.implementation,
+                                   source.provider, source.match) for i, source in sources.items()})
+            cursor.execute(
+                "INSERT INTO contract_sources (contract_id, payload, size_bytes, fetched_at) VALUES "
+                + ", ".join([f"(%s, %s, %s, {_NOW})"] * len(sources))
+                + " ON DUPLICATE KEY UPDATE payload = VALUES(payload), size_bytes = VALUES(size_bytes),"
+                  " fetched_at = VALUES(fetched_at)",
+                [v for i, source in sources.items() for v in (i, source.payload, len(source.payload))])
+        if errors:
+            _update_from_rows(cursor, "status = 'ERROR', error_code = v.v_code, error_message = v.v_message",
+                              ("v_code", "v_message"),
+                              {i: (code, _text(message, 1024)) for i, (code, message) in errors.items()})
+        if retries:
+            cursor.execute(f"UPDATE contracts SET status = 'CREATED', updated_at = {_NOW}, claim = NULL"
+                           f" WHERE id IN ({', '.join(['%s'] * len(retries))})", retries)
+        if publish is not None:
+            publish()
         return held
 
     def requeue_stuck(self, older_than_s: float, limit: int, batch: bytes,
                       publish: Callable[[list[Key]], None]) -> list[Key]:
         """Back to CREATED, and their scans published, the contracts in CREATED or PROCESS untouched for longer
         than `older_than_s` (at most `limit`, oldest first); of several sweepers racing for a row, one wins."""
-        return again_on_deadlock(lambda: self._requeue_stuck(int(older_than_s * 1e6), limit, batch, publish))
+        older_than = int(older_than_s * 1e6)
+        return self.database.transact(lambda cursor: self._requeue_stuck(cursor, older_than, limit, batch, publish))
 
-    def _requeue_stuck(self, older_than: int, limit: int, batch: bytes,
+    @staticmethod
+    def _requeue_stuck(cursor, older_than: int, limit: int, batch: bytes,
                        publish: Callable[[list[Key]], None]) -> list[Key]:
-        with self.database.transaction() as cursor:
-            cursor.execute(
-                f"UPDATE contracts SET status = 'CREATED', updated_at = {_NOW}, claim = NULL, queued_by = %s"
-                f" WHERE status IN ('CREATED', 'PROCESS') AND updated_at < {_NOW} - INTERVAL %s MICROSECOND"
-                f" ORDER BY updated_at LIMIT %s", (batch, older_than, limit))
-            if cursor.rowcount == 0:
-                return []
-            cursor.execute("SELECT chain_id, address FROM contracts WHERE queued_by = %s AND status = 'CREATED'",
-                           (batch,))
-            keys = [(chain_id, address) for chain_id, address in cursor.fetchall()]
-            publish(keys)
+        cursor.execute(
+            f"UPDATE contracts SET status = 'CREATED', updated_at = {_NOW}, claim = NULL, queued_by = %s"
+            f" WHERE status IN ('CREATED', 'PROCESS') AND updated_at < {_NOW} - INTERVAL %s MICROSECOND"
+            f" ORDER BY updated_at LIMIT %s", (batch, older_than, limit))
+        if cursor.rowcount == 0:
+            return []
+        cursor.execute("SELECT chain_id, address FROM contracts WHERE queued_by = %s AND status = 'CREATED'",
+                       (batch,))
+        keys = [(chain_id, address) for chain_id, address in cursor.fetchall()]
+        publish(keys)
         return keys
 
     def stats(self) -> tuple[dict[str, int], float]:

@@ -100,7 +100,7 @@ def row(db) -> Iterator[None]:
         cursor.execute("DELETE FROM contracts WHERE chain_id = %s", (CHAIN,))
 
 
-def seconds_to_fail(block) -> float:
+def seconds_to_fail(block) -> tuple[float, str]:
     started = time.monotonic()
     with pytest.raises(Unavailable) as raised:
         block()
