@@ -23,9 +23,8 @@ import orjson
 import uvloop
 
 from ethsource.addresses import to_checksum
+from ethsource.http_client import Client, ConnectionFailed
 from ethsource.serving import collect_less
-
-from .connections import Client, ConnectionFailed
 
 LATE_AFTER_S = 0.010
 TERMINAL = ("SUCCESS", "ERROR")

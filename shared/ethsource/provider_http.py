@@ -6,10 +6,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import urlencode, urlsplit
 
-import aiohttp
 from opentelemetry.trace import Span, StatusCode
 
+from .http_client import AnswerTooLarge, Client, ConnectionFailed
 from .metrics import PROVIDER_CALLS, PROVIDER_DURATION
 from .observability import client_span
 from .sources import ProviderError, SourceError
@@ -18,60 +19,54 @@ from .sources import ProviderError, SourceError
 _RESULTS = {"rate_limited": "rate_limited", "unavailable": "unavailable", "unsupported_chain": "unsupported_chain",
             "source_too_large": "too_large", "not_verified": "not_verified", "invalid_source": "invalid"}
 _ANSWERS = ("not_verified", "unsupported_chain")  # what the provider knows, not a failed call
-_CHUNK = 64 * 1024
+USER_AGENT = "ethsource"  # some APIs behind a CDN refuse requests that name no client
 
 
 class ProviderHttp:
-    """GETs to one provider through aiohttp, whose HTTP parser is in C: a scanner is bound by its CPU, and a call
-    cost 0.53 ms of it against 1.1-1.2 ms through httpcore (128 in flight against the fake, measured; httpcore
-    looks at every connection of its pool on every request). One session per event loop, opened on first use."""
+    """GETs to one provider through ethsource.http_client: a scanner is bound by its CPU, and that client costs a
+    fraction of aiohttp's (docs/performance.md). A client per server (Blockscout has one an instance), opened on
+    first use on the event loop that calls."""
 
     def __init__(self, provider: str, *, timeout_s: float, max_bytes: int, max_connections: int):
         self.provider, self._name, self._max_bytes = provider, provider.capitalize(), max_bytes
-        self._max_connections = max_connections
-        # the whole call within the timeout (one timer a call: a read timeout is set again for every chunk read)
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(timeout_s, 5.0))
+        self._max_connections, self._timeout_s = max_connections, timeout_s
         self._duration = PROVIDER_DURATION.labels(provider)
-        self._session: aiohttp.ClientSession | None = None
+        self._clients: dict[str, Client] = {}
 
     async def get(self, url: str, params: dict | None = None) -> tuple[int, bytes]:
         """(status, body) of one GET; the caller has taken its turn of the provider's budget."""
         started = time.perf_counter()
+        parts = urlsplit(url)
+        query = "&".join(filter(None, (parts.query, urlencode(params) if params else "")))
+        target = (parts.path or "/") + (f"?{query}" if query else "")
         try:
-            async with self._opened().get(url, params=params, allow_redirects=False) as response:
-                return response.status, await self._read(response)
+            answer = await self._client(f"{parts.scheme}://{parts.netloc}").request("GET", target)
         except TimeoutError:
             raise self._unavailable(f"{self._name} did not answer in time") from None
-        except aiohttp.ClientError as exc:  # its message can carry the URL
-            raise self._unavailable(f"cannot reach {self._name} ({type(exc).__name__})") from None
+        except ConnectionFailed as exc:  # its message names no URL
+            raise self._unavailable(f"cannot reach {self._name} ({exc})") from None
+        except AnswerTooLarge:
+            raise ProviderError(self.provider, "source_too_large",
+                                f"the source is larger than {self._max_bytes} bytes", transient=False) from None
         finally:
             self._duration.observe(time.perf_counter() - started)
+        return answer.status, answer.body
 
-    def _opened(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._max_connections), timeout=self._timeout,
-                headers={"Accept": "application/json"},
-                cookie_jar=aiohttp.DummyCookieJar(), raise_for_status=False)
-        return self._session
-
-    async def _read(self, response: aiohttp.ClientResponse) -> bytes:
-        """The body, read no further than the limit: a huge answer is refused without being held."""
-        chunks, size = [], 0
-        async for chunk in response.content.iter_chunked(_CHUNK):
-            size += len(chunk)
-            if size > self._max_bytes:
-                raise ProviderError(self.provider, "source_too_large",
-                                    f"the source is larger than {self._max_bytes} bytes", transient=False)
-            chunks.append(chunk)
-        return b"".join(chunks)
+    def _client(self, origin: str) -> Client:
+        client = self._clients.get(origin)
+        if client is None:
+            client = self._clients[origin] = Client(
+                origin, limit=self._max_connections, timeout=self._timeout_s, max_bytes=self._max_bytes,
+                headers={"Accept": "application/json", "User-Agent": USER_AGENT})
+        return client
 
     def _unavailable(self, message: str) -> ProviderError:
         return ProviderError(self.provider, f"{self.provider}_unavailable", message, transient=True)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
 
 
 @contextmanager

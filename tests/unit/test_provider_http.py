@@ -80,7 +80,7 @@ def test_an_answer_over_the_limit_is_refused_while_it_is_read():
 
 @pytest.mark.parametrize("path, port, message", [
     ("/slow", None, "Sourcify did not answer in time"),
-    ("/echo", "closed", "cannot reach Sourcify (ClientConnectorError)"),
+    ("/echo", "closed", "cannot reach Sourcify (cannot connect: Connection refused)"),
 ])
 def test_a_fault_is_passing_and_names_no_url(path, port, message):
     error = get(path, params={"apikey": KEY}, port=a_closed_port() if port else None)

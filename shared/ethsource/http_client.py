@@ -1,13 +1,19 @@
-"""The load generator's HTTP/1.1 client: keep-alive connections to one server, answers parsed by httptools.
+"""A lean HTTP/1.1 client: keep-alive connections to one server, answers parsed by httptools (C).
 
-The generator shares the cores with the system it measures, so what it spends is taken from the system.
-aiohttp's client cost it about 250 µs of CPU a request; this one does only what the load script needs (one
-server, a request at a time on each connection, a total timeout a request, the body read whole) for a fraction.
+What calls the explorers (ethsource.provider_http) and what the load generator sends with. Both are bound by
+their CPU, and aiohttp's client spent most of it: 38 % of the scanner's CPU went to aiohttp, and it cost the load
+generator about 250 µs a request (docs/performance.md). This one does only what they need: one server, a request at
+a time on each connection, a total timeout a request (the wait for a turn and the connection included), the body
+read whole up to a limit, TLS for https. Not done: redirects (answered, not followed), proxies, cookies,
+compressed answers (none is asked for), and answers framed by the server closing the connection (refused as
+ConnectionFailed: the explorers frame theirs by length or in chunks).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import ssl
 from contextlib import nullcontext
 from typing import NamedTuple
 from urllib.parse import urlsplit
@@ -25,15 +31,20 @@ class ConnectionFailed(Exception):
     """No answer: the connection could not be made, was closed before the answer, or the answer was not HTTP."""
 
 
+class AnswerTooLarge(Exception):
+    """The answer's body grew past the client's limit; it was not read further."""
+
+
 class _Connection(asyncio.Protocol):
     """One keep-alive connection: a request written, its answer awaited, then free for the next."""
 
-    def __init__(self):
+    def __init__(self, max_bytes: int | None):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.answer: asyncio.Future | None = None
         self.headers: dict[str, str] = {}
         self.body: list[bytes] = []
+        self.size, self.max_bytes = 0, max_bytes
         self.open = True
 
     def connection_made(self, transport) -> None:
@@ -51,12 +62,16 @@ class _Connection(asyncio.Protocol):
 
     # httptools' callbacks
     def on_message_begin(self) -> None:
-        self.headers, self.body = {}, []
+        self.headers, self.body, self.size = {}, [], 0
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
     def on_body(self, body: bytes) -> None:
+        self.size += len(body)
+        if self.max_bytes is not None and self.size > self.max_bytes:
+            self._fail(AnswerTooLarge(f"the answer is larger than {self.max_bytes} bytes"))
+            return
         self.body.append(body)
 
     def on_message_complete(self) -> None:
@@ -86,27 +101,31 @@ def _time_out(answer: asyncio.Future) -> None:
 
 
 class Client:
-    """Requests to the server of `base_url`, at most `limit` at once (beyond it a request waits its turn), each on
-    a keep-alive connection of its own while it runs."""
+    """Requests to the server of `base_url` (http or https), at most `limit` at once (beyond it a request waits its
+    turn), each on a keep-alive connection of its own while it runs; `headers` go with every request."""
 
-    def __init__(self, base_url: str, *, limit: int, timeout: float):
+    def __init__(self, base_url: str, *, limit: int, timeout: float, headers: dict[str, str] | None = None,
+                 max_bytes: int | None = None, ssl_context: ssl.SSLContext | None = None):
         parts = urlsplit(base_url)
-        if parts.scheme != "http":
-            raise ValueError(f"only http:// is supported: {base_url}")
-        self.host, self.port = parts.hostname, parts.port or 80
+        if parts.scheme not in ("http", "https"):
+            raise ValueError(f"only http:// and https:// are supported: {base_url}")
+        self.host, self.port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+        self._ssl = (ssl_context or ssl.create_default_context()) if parts.scheme == "https" else None
         self._prefix = parts.path.rstrip("/")
-        self._host_header = f"Host: {parts.netloc}\r\n"
-        self.timeout = timeout
+        self._head = f"Host: {parts.netloc}\r\n" + "".join(f"{name}: {value}\r\n" for name, value in
+                                                           (headers or {}).items())
+        self.timeout, self._max_bytes = timeout, max_bytes
         self._slots = asyncio.Semaphore(limit)
         self._idle: list[_Connection] = []
 
     async def request(self, method: str, path: str, *, body: bytes = b"", headers: dict[str, str] | None = None,
                       timeout: float | None = None) -> Answer:
         """The answer; TimeoutError when none came within the timeout (the wait for a turn included),
-        ConnectionFailed when the connection failed or was closed before the answer."""
+        ConnectionFailed when the connection failed or was closed before the answer, AnswerTooLarge past the
+        limit."""
         extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items()) if headers else ""
-        request = (f"{method} {self._prefix}{path} HTTP/1.1\r\n{self._host_header}"
-                   f"Content-Length: {len(body)}\r\n{extra}\r\n").encode("latin-1") + body
+        length = f"Content-Length: {len(body)}\r\n" if body or method != "GET" else ""
+        request = (f"{method} {self._prefix}{path} HTTP/1.1\r\n{self._head}{length}{extra}\r\n").encode("latin-1")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (timeout or self.timeout)
         # asyncio.timeout costs twice a bare timer: it bounds only the rare waits, for a turn or a new connection
@@ -117,7 +136,7 @@ class Client:
             answer = loop.create_future()
             expiry = loop.call_at(deadline, _time_out, answer)
             try:
-                connection.send(request, answer)
+                connection.send(request + body, answer)
                 result = await answer
             except BaseException:  # failed or timed out mid-request: the connection is in no state to reuse
                 connection.close()
@@ -141,9 +160,14 @@ class Client:
     async def _connect(self, loop: asyncio.AbstractEventLoop, deadline: float) -> _Connection:
         async with asyncio.timeout_at(deadline):  # outside the except: its TimeoutError is an OSError too
             try:
-                _, connection = await loop.create_connection(_Connection, self.host, self.port)
-            except OSError as exc:
-                raise ConnectionFailed(f"cannot connect: {exc.strerror or exc}") from None
+                _, connection = await loop.create_connection(
+                    lambda: _Connection(self._max_bytes), self.host, self.port, ssl=self._ssl,
+                    server_hostname=self.host if self._ssl else None)
+            except OSError as exc:  # ssl.SSLError too: a certificate that does not verify
+                # the reason alone: the loops' own messages name the address
+                plain = exc.errno and not isinstance(exc, ssl.SSLError)
+                reason = os.strerror(exc.errno) if plain else type(exc).__name__
+                raise ConnectionFailed(f"cannot connect: {reason}") from None
         return connection
 
     def close(self) -> None:
