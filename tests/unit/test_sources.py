@@ -6,6 +6,7 @@ import zipfile
 import zlib
 
 import pytest
+import zstandard
 
 from ethsource.sources import (
     ContractSource,
@@ -410,7 +411,7 @@ def test_json_of_a_plain_contract_has_no_implementation():
 def test_compress_and_decompress_round_trip():
     source = proxy_pair()
     blob = compress(source)
-    assert isinstance(blob, bytes)
+    assert blob.startswith(b"\x28\xb5\x2f\xfd")  # a zstd frame
     restored = decompress(blob)
     assert restored == source
     assert list(restored.files) == list(source.files)
@@ -431,6 +432,13 @@ def test_a_blob_stored_before_providers_existed_still_reads_as_etherscan():
     restored = decompress(old_blob)
     assert restored.files == {"Token.sol": TOKEN} and restored.abi == ABI
     assert restored.provider == "etherscan"
+
+
+def test_a_zlib_blob_of_the_current_form_still_reads():
+    """Blobs stored before zstd are zlib streams of the same JSON."""
+    source = proxy_pair()
+    restored = decompress(zlib.compress(zstandard.ZstdDecompressor().decompress(compress(source)), 1))
+    assert restored == source
 
 
 def test_source_error_carries_code_and_message():
