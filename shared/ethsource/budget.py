@@ -34,6 +34,7 @@ from .metrics import (
     BUDGET_REFUSALS,
     BUDGET_WAIT_SECONDS,
     BUDGET_WAITS,
+    labelled,
 )
 
 log = logging.getLogger(__name__)
@@ -161,9 +162,6 @@ class Budget:
         self._gap_us = int((self.interval + LATE_S) * 1e6)
         self._keys = {key_id(name, key): key for key in (keys or (NO_KEY,))}
         BUDGET_CAPACITY.labels(name).set(len(self._keys) / self.interval)
-        # the labelled counters of every call, kept: prometheus-client's `labels()` costs several times the increment
-        self._calls = {id_: BUDGET_CALLS.labels(name, id_) for id_ in self._keys}
-        self._waits, self._wait_seconds = BUDGET_WAITS.labels(name), BUDGET_WAIT_SECONDS.labels(name)
         self._leases, self._run_blocking, self._clock = leases, run_blocking, clock
         self._holder = holder or os.urandom(16)
         self._held: dict[str, _Key] = {}
@@ -238,10 +236,10 @@ class Budget:
                 state.next = max(state.next, departed - WAKE_SLACK_S + self.interval)
                 break
             BUDGET_LATE_TURNS.labels(self.name).inc()  # the process was too busy to send it in time: a turn lost
-        self._calls[state.id].inc()
+        labelled(BUDGET_CALLS, self.name, state.id).inc()
         if (waited := departed - asked) > 0.001:
-            self._waits.inc()
-            self._wait_seconds.inc(waited)
+            labelled(BUDGET_WAITS, self.name).inc()
+            labelled(BUDGET_WAIT_SECONDS, self.name).inc(waited)
         self._last_call = departed
         return state.key
 

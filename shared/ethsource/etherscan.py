@@ -10,7 +10,7 @@ import httpx
 
 from . import jsontext, sources
 from .budget import Budget
-from .metrics import ETHERSCAN_CALLS, ETHERSCAN_DURATION
+from .metrics import ETHERSCAN_CALLS, ETHERSCAN_DURATION, labelled
 from .provider_http import ProviderHttp, recorded_call
 from .sources import ContractSource, ProviderError
 
@@ -62,11 +62,11 @@ class EtherscanClient:
         try:
             item = _result_item(*await self._http.get(url))
         except ProviderError as exc:
-            _calls(_RESULTS.get(exc.code, "error")).inc()
+            labelled(ETHERSCAN_CALLS, _RESULTS.get(exc.code, "error")).inc()
             raise
         finally:
             ETHERSCAN_DURATION.observe(time.perf_counter() - started)
-        _calls("ok").inc()
+        labelled(ETHERSCAN_CALLS, "ok").inc()
         return item
 
     async def close(self) -> None:
@@ -76,12 +76,6 @@ class EtherscanClient:
 @cache
 def _key_parameter(key: str) -> str:
     return f"&apikey={quote(key, safe='')}"
-
-
-@cache
-def _calls(result: str):
-    """The labelled counter, kept: prometheus-client's `labels()` costs several times the increment."""
-    return ETHERSCAN_CALLS.labels(result)
 
 
 def _result_item(status_code: int, content: bytes) -> dict:

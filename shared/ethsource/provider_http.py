@@ -6,12 +6,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
 
 from opentelemetry.trace import Span, StatusCode
 
 from .http_client import AnswerTooLarge, Client, ConnectionFailed
-from .metrics import PROVIDER_CALLS, PROVIDER_DURATION
+from .metrics import PROVIDER_CALLS, PROVIDER_DURATION, labelled
 from .observability import client_span
 from .sources import ProviderError, SourceError
 
@@ -78,17 +77,11 @@ def recorded_call(provider: str, name: str, server: str, chain_id: int, address:
         try:
             yield span
         except (ProviderError, SourceError) as exc:
-            _calls(provider, _result(exc.code)).inc()
+            labelled(PROVIDER_CALLS, provider, _result(exc.code)).inc()
             if exc.code not in _ANSWERS:
                 span.set_status(StatusCode.ERROR, exc.code)
             raise
-        _calls(provider, "ok").inc()
-
-
-@cache
-def _calls(provider: str, result: str):
-    """The labelled counter, kept: prometheus-client's `labels()` costs several times the increment."""
-    return PROVIDER_CALLS.labels(provider, result)
+        labelled(PROVIDER_CALLS, provider, "ok").inc()
 
 
 def _result(code: str) -> str:
