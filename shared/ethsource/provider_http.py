@@ -23,7 +23,7 @@ USER_AGENT = "ethsource"  # some APIs behind a CDN refuse requests that name no 
 
 class ProviderHttp:
     """GETs to one provider through ethsource.http_client: a scanner is bound by its CPU, and that client costs a
-    fraction of aiohttp's (docs/performance.md). A client per server (Blockscout has one an instance), opened on
+    fraction of aiohttp's (docs/performance.md). A client per server (Blockscout has one per instance), opened on
     first use on the event loop that calls."""
 
     def __init__(self, provider: str, *, timeout_s: float, max_bytes: int, max_connections: int):

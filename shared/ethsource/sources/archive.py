@@ -51,11 +51,15 @@ def compress(source: ContractSource) -> bytes:
 
 
 def decompress(blob: bytes) -> ContractSource:
+    return _from_blob_json(jsontext.loads(_inflated(blob)))
+
+
+def _inflated(blob: bytes) -> bytes:
     if not blob.startswith(_ZSTD_MAGIC):
-        return _from_blob_json(jsontext.loads(zlib.decompress(blob)))
+        return zlib.decompress(blob)
     if (decompressor := getattr(_codecs, "decompressor", None)) is None:
         decompressor = _codecs.decompressor = zstandard.ZstdDecompressor()
-    return _from_blob_json(jsontext.loads(decompressor.decompress(blob)))
+    return decompressor.decompress(blob)
 
 
 def _blob_json(source: ContractSource) -> dict:
