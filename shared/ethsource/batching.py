@@ -60,13 +60,15 @@ class MicroBatcher(Generic[Item, Result]):
     for QUIET_GAPS of their average gap. A batch costs about a millisecond of CPU whatever its size, and items
     arriving one by one (the open loop of many callers) came one or two a batch; callers that each wait for their
     answer before the next request (a closed loop) arrive together and stop, and waiting longer would only slow
-    them. A caller alone, as on Lambda (one request an invocation), never waits.
+    them. A caller alone, as on Lambda (one request an invocation), never waits. Without `leave_when_quiet`, the
+    batch waits the whole `gather_s` (items that come in bursts whatever their pace, with nobody waiting on each).
     """
 
     def __init__(self, process: Callable[[list[Item]], list[Result | Exception]],
-                 run_blocking: Callable[..., Awaitable], *, max_size: int = 200, gather_s: float = 0.0):
+                 run_blocking: Callable[..., Awaitable], *, max_size: int = 200, gather_s: float = 0.0,
+                 leave_when_quiet: bool = True):
         self._process, self._run_blocking, self._max_size = process, run_blocking, max_size
-        self._gather_s = gather_s
+        self._gather_s, self._leave_when_quiet = gather_s, leave_when_quiet
         self._pending: list[tuple[Item, asyncio.Future]] = []
         self._running = False
         self._last_size = 0
@@ -88,7 +90,8 @@ class MicroBatcher(Generic[Item, Result]):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._gather_s
         while len(self._pending) < self._max_size:
-            leave_at = min(deadline, self._last_arrival + QUIET_GAPS * self._gap)
+            leave_at = min(deadline, self._last_arrival + QUIET_GAPS * self._gap) if self._leave_when_quiet \
+                else deadline
             if leave_at <= loop.time():
                 return
             await asyncio.sleep(leave_at - loop.time())

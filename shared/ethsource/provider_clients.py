@@ -38,18 +38,19 @@ class BlockscoutClient:
     def __init__(self, instances: Mapping[int, str], budget_of: Callable[[str], Budget], http: ProviderHttp):
         """`budget_of(host)` is the budget of the instance at `host`, built when first needed."""
         self._instances, self._budget_of, self._http = dict(sorted(instances.items())), budget_of, http
+        self._hosts = {chain_id: httpx.URL(url).host for chain_id, url in self._instances.items()}
 
     @property
     def budget(self) -> Budget:
         """The budget a scanner paces its claims on when Blockscout is asked first: its first instance's."""
-        return self._budget_of(httpx.URL(next(iter(self._instances.values()))).host)
+        return self._budget_of(next(iter(self._hosts.values())))
 
     async def fetch(self, chain_id: int, address: str) -> ContractSource:
         instance = self._instances.get(chain_id)
         if instance is None:
             raise ProviderError(self.name, "unsupported_chain", f"no Blockscout instance is set for chain {chain_id}"
                                 " (BLOCKSCOUT_API_URLS)", transient=False)
-        host = httpx.URL(instance).host
+        host = self._hosts[chain_id]
         with recorded_call(self.name, "blockscout smart-contract", host, chain_id, address):
             await self._budget_of(host).take_turn()
             return blockscout.parse_contract(*await self._http.get(blockscout.contract_url(instance, address)))

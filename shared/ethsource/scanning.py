@@ -41,12 +41,21 @@ from .store import Claimed, Claims, ContractStore, Settlement, StoredSource
 log = logging.getLogger(__name__)
 
 CLAIM_AHEAD_S = 0.5  # claim what the budget can send within this long
+# A claim waits until this share of the room is free (or its whole message fits): claimed as each scan ended,
+# contracts came a few to a claim, and a transaction costs about the same whatever its size. load.scan_drain, 4 000
+# contracts, 2026-12-07 (a fast hour), two runs each: claiming at any room 0.64-0.71 ms of CPU a contract, 983-998
+# transactions; an eighth of the room (16 of 128) 0.58-0.63 ms, 600-661; a quarter 0.59-0.62 ms but 328-345
+# contracts/s against 345-373.
+CLAIM_SHARE = 8
 DEFER_S = 2.0  # a scan that cannot start now (no budget before a deadline) comes back after this long
 # What a write of outcomes waits for more to join it: a write costs a transaction whatever its size. Measured
 # (load.scan_drain, 4 000 contracts, two runs each): 0 ms 1.33-1.34 ms of CPU a contract at 381-392/s; 10 ms
-# 0.86-0.87; 20 ms 0.76-0.83 at 367-387/s; 50 ms 0.72-0.76 at 345-351/s (each write holds its scan's room longer);
-# 20 ms leaving once arrivals pause (batching.MicroBatcher) 0.84-0.85 at 372-387/s.
-WRITE_GATHER_S = 0.020
+# 0.86-0.87; 20 ms 0.76-0.83 at 367-387/s; 50 ms 0.72-0.76 at 345-351/s (each write holds its scan's room longer).
+# With claims of an eighth of the room (2026-12-07, a faster hour): 20 ms 0.63, 0.63; 50 ms 0.58-0.63; 100 ms
+# 0.54, 0.55 against 0.52, 0.58 but 316-327 contracts/s against 352-358. The whole 50 ms, not leaving once arrivals
+# pause as the API's batches do: the outcomes of a claim end in bursts spread over the explorers' latency, and a
+# pause left writes of a few (0.69, 0.71 ms and 615 transactions against 0.62, 0.64 and 496-500).
+WRITE_GATHER_S = 0.050
 
 
 class ScanOutcome(StrEnum):
@@ -102,7 +111,7 @@ class Scanner:
         self._concurrency, self._in_flight = concurrency, 0
         self._room = asyncio.Condition()
         self._claims = MicroBatcher(self._claim_many, run_blocking)
-        self._writes = MicroBatcher(self._write_many, run_blocking, gather_s=WRITE_GATHER_S)
+        self._writes = MicroBatcher(self._write_many, run_blocking, gather_s=WRITE_GATHER_S, leave_when_quiet=False)
 
     @property
     def calls_per_second(self) -> float:
@@ -124,7 +133,7 @@ class Scanner:
             while waiting:
                 if deadline is not None and not await self._may_start(deadline):
                     break
-                await self._wait_for_room()
+                await self._wait_for_room(min(len(waiting), max(1, self._concurrency // CLAIM_SHARE)))
                 size = max(1, min(len(waiting), int(self._budget.calls_per_second * CLAIM_AHEAD_S),
                                   self._concurrency - self._in_flight))
                 chunk, waiting = waiting[:size], waiting[size:]
@@ -152,10 +161,10 @@ class Scanner:
         left = deadline - self._clock()
         return left > self._call_timeout_s and await self._budget.ready(timeout=min(1.0, left - self._call_timeout_s))
 
-    async def _wait_for_room(self) -> None:
-        """Until fewer than `concurrency` scans are under way here and the budget's callers are served soon."""
+    async def _wait_for_room(self, scans: int) -> None:
+        """Until room for `scans` more is free here and the budget's callers are served soon."""
         async with self._room:
-            await self._room.wait_for(lambda: self._in_flight < self._concurrency)
+            await self._room.wait_for(lambda: self._in_flight + scans <= self._concurrency)
         await self._budget.wait_for_few_callers(max(1, int(self._budget.calls_per_second * CLAIM_AHEAD_S)))
 
     async def _start(self, chunk: list[ScanItem], claim: bytes, claims: Claims,

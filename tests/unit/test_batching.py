@@ -121,3 +121,20 @@ def test_callers_that_each_wait_for_their_answer_are_not_held_for_the_whole_gath
 
     batches, took = asyncio.run(scenario())
     assert max(map(len, batches)) == 8 and took < 1.0  # 20 rounds of the whole gather would take 4 s
+
+
+def test_without_leaving_when_quiet_a_batch_waits_the_whole_gather():
+    async def scenario():
+        recorder = Recorder()
+        batcher = MicroBatcher(recorder, inline, gather_s=0.1, leave_when_quiet=False)
+
+        async def caller(n):
+            for _ in range(3):  # the callers of the test above, which leave once quiet
+                await batcher(2 * n)
+
+        started = time.monotonic()
+        await asyncio.gather(*(caller(n) for n in range(8)))
+        return recorder.batches, time.monotonic() - started
+
+    batches, took = asyncio.run(scenario())
+    assert batches == [[0, 2, 4, 6, 8, 10, 12, 14]] * 3 and took >= 0.3
