@@ -77,7 +77,7 @@ class MicroBatcher(Generic[Item, Result]):
 
     async def __call__(self, item: Item) -> Result:
         loop = asyncio.get_running_loop()
-        if self._gather_s:
+        if self._gather_s and self._leave_when_quiet:  # the pace of arrivals, for telling a pause
             now = loop.time()
             self._gap += GAP_WEIGHT * (min(now - self._last_arrival, self._gather_s) - self._gap)
             self._last_arrival = now

@@ -109,6 +109,7 @@ class Scanner:
         self._budget, self._policy, self._lease_s, self._call_timeout_s = budget, policy, lease_s, call_timeout_s
         self._run_blocking, self._clock, self._rng = run_blocking, clock, rng
         self._concurrency, self._in_flight = concurrency, 0
+        self._claim_at_least = max(1, concurrency // CLAIM_SHARE)
         self._room = asyncio.Condition()
         self._claims = MicroBatcher(self._claim_many, run_blocking)
         self._writes = MicroBatcher(self._write_many, run_blocking, gather_s=WRITE_GATHER_S, leave_when_quiet=False)
@@ -133,7 +134,7 @@ class Scanner:
             while waiting:
                 if deadline is not None and not await self._may_start(deadline):
                     break
-                await self._wait_for_room(min(len(waiting), max(1, self._concurrency // CLAIM_SHARE)))
+                await self._wait_for_room(min(len(waiting), self._claim_at_least))
                 size = max(1, min(len(waiting), int(self._budget.calls_per_second * CLAIM_AHEAD_S),
                                   self._concurrency - self._in_flight))
                 chunk, waiting = waiting[:size], waiting[size:]

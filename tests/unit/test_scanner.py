@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 
+from ethsource.batching import run_on_loop
 from ethsource.models import ScanItem
 from ethsource.queue import Topology
 from ethsource.scanning import CLAIM_SHARE, RetryPolicy, Scanner, ScanOutcome
@@ -71,14 +72,10 @@ def scan(store, fetch, contracts, publisher=None):
     async def run():
         scanner = Scanner(store=store, publisher=publisher or Publisher(), topology=TOPOLOGY, fetch=fetch,
                           budget=OpenBudget(), policy=RetryPolicy(3, 1.0), lease_s=60, call_timeout_s=5,
-                          concurrency=CONCURRENCY, run_blocking=run_here, rng=lambda: 0.0)
+                          concurrency=CONCURRENCY, run_blocking=run_on_loop, rng=lambda: 0.0)
         return await scanner.scan(contracts)
 
     return asyncio.run(run())
-
-
-async def run_here(function, *args):
-    return function(*args)
 
 
 async def unverified(chain_id: int, address: str, provider: str | None):
