@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from typing import TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
+from weakref import WeakKeyDictionary
 
 import pymysql
 from dbutils.pooled_db import PooledDB
@@ -27,6 +29,10 @@ STATEMENT_TIMEOUT_S = 5
 # before the client's own bound. InnoDB's default is 50 s; the rows our transactions lock are held for milliseconds.
 LOCK_WAIT_TIMEOUT_S = 3
 ATTEMPTS_ON_DEADLOCK = 3
+# A pooled connection idle for this long is checked (a ping) before a transaction uses it; one in use since is
+# not. A server restart or a killed connection leaves its connections idle for longer than this: each is
+# replaced as it is taken, and the transaction never sees it.
+CHECK_IDLE_AFTER_S = 1.0
 
 
 def connect_args(url: str, *, with_database: bool = True) -> dict:
@@ -60,13 +66,15 @@ class Database:
         bounded = connect_args(url) | {
             "read_timeout": STATEMENT_TIMEOUT_S, "write_timeout": STATEMENT_TIMEOUT_S,
             "init_command": f"SET SESSION innodb_lock_wait_timeout = {LOCK_WAIT_TIMEOUT_S}"}
-        # ping=1: check a pooled connection when it is taken, so a restarted MySQL costs one reconnect.
+        # A transaction's connection is checked when taken only if it was idle (`_alive`): a restarted MySQL still
+        # costs one reconnect, and a busy transaction (a submit batch, a scanner's claim) one round trip less, each
+        # a wait of the event loop or thread that runs it.
         # reset=False: `transaction` always ends in a commit or a rollback, so the pool's own rollback of every
         # returned connection would be one more round trip per transaction for nothing.
-        self._pool = PooledDB(pymysql, maxconnections=max_connections, blocking=True, ping=1, reset=False,
-                              **bounded)
-        # Reads alone (a status poll): autocommit, so each query is one round trip where a transaction takes four
-        # (ping, begin, query, commit), and no ping: a query on a connection that has gone is sent again on a new one
+        self._pool = PooledDB(pymysql, maxconnections=max_connections, blocking=True, ping=(1, _alive),
+                              reset=False, **bounded)
+        # Reads alone (a status poll): autocommit, so each query is one round trip where a transaction takes three
+        # (begin, query, commit), and no ping: a query on a connection that has gone is sent again on a new one
         # (DBUtils does that outside a transaction). Opened when first used: only the API's readers need it.
         self._reads = PooledDB(pymysql, maxconnections=max_connections, blocking=True, ping=0, reset=False,
                                **bounded | {"autocommit": True})
@@ -112,6 +120,19 @@ class Database:
     def ping(self) -> None:
         with self.transaction() as cursor:
             cursor.execute("SELECT 1")
+
+
+_last_taken: WeakKeyDictionary[pymysql.connections.Connection, float] = WeakKeyDictionary()
+
+
+def _alive(connection: pymysql.connections.Connection) -> bool:
+    """DBUtils' check of a connection taken from the pool: a ping only when it has been idle a while."""
+    now, taken = time.monotonic(), _last_taken.get(connection, float("-inf"))
+    _last_taken[connection] = now
+    if now - taken < CHECK_IDLE_AFTER_S:
+        return True
+    connection.ping(reconnect=False)  # raises when the connection is gone: DBUtils then opens a new one
+    return True
 
 
 @contextmanager
