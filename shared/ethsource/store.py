@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 
 from .db import Database
 from .models import Contract, ErrorDetail, Status
@@ -68,13 +68,24 @@ class ContractStore:
                    publish: Callable[[list[Key]], None]) -> dict[Key, tuple[Contract, bool]]:
         """Record the contracts: unknown ones as CREATED, known ones in ERROR (or, in `refresh`, also in SUCCESS)
         back to CREATED; publish the scans of those this batch queued; each contract with whether it was queued.
+
+        When every contract is new (most batches), one INSERT says so and nothing is read back: the rows are what
+        it wrote, stamped with this host's clock (`now`). Reading them back was a round trip and most of a batch's
+        CPU (docs/performance.md). The rows' later changes carry the database's clock; the two differ by the
+        hosts' clock skew, and nothing compares them at that scale (leases and sweeps count seconds).
         """
         ordered = sorted(set(keys))
 
         def record(cursor) -> dict[Key, tuple[Contract, bool]]:
-            _upsert_created(cursor, [k for k in ordered if k not in refresh], batch, (Status.ERROR,))
-            _upsert_created(cursor, [k for k in ordered if k in refresh], batch, (Status.ERROR, Status.SUCCESS))
-            found = read(cursor, ordered, batch)
+            now = datetime.now(UTC)
+            if _insert_created(cursor, ordered, batch, now) == len(ordered):
+                found = {(chain_id, address): (Contract(address=address, chain_id=chain_id, status=Status.CREATED,
+                                                        created_at=now, updated_at=now), True)
+                         for chain_id, address in ordered}
+            else:
+                _reopen(cursor, [k for k in ordered if k not in refresh], batch, (Status.ERROR,))
+                _reopen(cursor, [k for k in ordered if k in refresh], batch, (Status.ERROR, Status.SUCCESS))
+                found = read(cursor, ordered, batch)
             if queued := [key for key in ordered if found[key][1]]:
                 publish(queued)
             return found
@@ -240,26 +251,31 @@ def _keys_match(keys: list[Key]) -> tuple[str, list]:
     return " OR ".join(["(chain_id = %s AND address = %s)"] * len(keys)), [part for key in keys for part in key]
 
 
-def _upsert_created(cursor, keys: list[Key], batch: bytes, reopen: tuple[Status, ...]) -> None:
-    """Insert the unknown contracts as CREATED and re-open the known ones in a status of `reopen`, each marked as
-    queued by `batch`; the others stay as they are.
-
-    One statement: MySQL applies the assignments left to right, so `status` goes last and every condition
-    before it reads the status the row had.
-    """
-    if not keys:
-        return
-    rows = ", ".join([f"(%s, %s, 'CREATED', {_NOW}, {_NOW}, {_NOW}, %s)"] * len(keys))
-    reopened = f"status IN ({', '.join(repr(str(status)) for status in reopen)})"
+def _insert_created(cursor, keys: list[Key], batch: bytes, now: datetime) -> int:
+    """Insert the unknown contracts as CREATED, queued by `batch` at `now`; how many were inserted (a known
+    contract's row is left as it is: its no-op update counts no affected row, as MySQL counts them unless a client
+    asks for rows found instead, which ours do not)."""
+    # The same for every row, and ours (not input): written once into the statement rather than escaped as a
+    # parameter per row, which cost as much as the rest of the statement. DATETIME holds no zone: UTC, as here.
+    stamp = f"'{now:%Y-%m-%d %H:%M:%S.%f}'"
+    rows = ", ".join([f"(%s, %s, 'CREATED', {stamp}, {stamp}, {stamp}, x'{batch.hex()}')"] * len(keys))
     cursor.execute(
         "INSERT INTO contracts (chain_id, address, status, created_at, updated_at, queued_at, queued_by)"
-        f" VALUES {rows} ON DUPLICATE KEY UPDATE"
-        f" error_code = IF({reopened}, NULL, error_code), error_message = IF({reopened}, NULL, error_message),"
-        f" attempts = IF({reopened}, 0, attempts), updated_at = IF({reopened}, VALUES(updated_at), updated_at),"
-        f" queued_at = IF({reopened}, VALUES(queued_at), queued_at),"
-        f" queued_by = IF({reopened}, VALUES(queued_by), queued_by),"
-        f" status = IF({reopened}, 'CREATED', status)",
-        [part for chain_id, address in keys for part in (chain_id, address, batch)])
+        f" VALUES {rows} ON DUPLICATE KEY UPDATE id = id", [part for key in keys for part in key])
+    return cursor.rowcount
+
+
+def _reopen(cursor, keys: list[Key], batch: bytes, reopen: tuple[Status, ...]) -> None:
+    """Back to CREATED, queued by `batch`, the contracts of these keys in a status of `reopen`; the others stay
+    as they are. The index is forced, as in claim_rows."""
+    if not keys:
+        return
+    match, values = _keys_match(keys)
+    statuses = ", ".join(repr(str(status)) for status in reopen)
+    cursor.execute(
+        f"UPDATE contracts FORCE INDEX (contracts_chain_address) SET status = 'CREATED', error_code = NULL,"
+        f" error_message = NULL, attempts = 0, updated_at = {_NOW}, queued_at = {_NOW}, queued_by = %s"
+        f" WHERE ({match}) AND status IN ({statuses})", [batch, *values])
 
 
 def read(cursor, keys: list[Key], batch: bytes | None = None) -> dict[Key, tuple[Contract, bool]]:
