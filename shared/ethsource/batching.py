@@ -90,8 +90,9 @@ class MicroBatcher(Generic[Item, Result]):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._gather_s
         while len(self._pending) < self._max_size:
-            leave_at = min(deadline, self._last_arrival + QUIET_GAPS * self._gap) if self._leave_when_quiet \
-                else deadline
+            leave_at = deadline
+            if self._leave_when_quiet:
+                leave_at = min(deadline, self._last_arrival + QUIET_GAPS * self._gap)
             if leave_at <= loop.time():
                 return
             await asyncio.sleep(leave_at - loop.time())

@@ -42,19 +42,12 @@ log = logging.getLogger(__name__)
 
 CLAIM_AHEAD_S = 0.5  # claim what the budget can send within this long
 # A claim waits until this share of the room is free (or its whole message fits): claimed as each scan ended,
-# contracts came a few to a claim, and a transaction costs about the same whatever its size. load.scan_drain, 4 000
-# contracts, 2026-12-07 (a fast hour), two runs each: claiming at any room 0.64-0.71 ms of CPU a contract, 983-998
-# transactions; an eighth of the room (16 of 128) 0.58-0.63 ms, 600-661; a quarter 0.59-0.62 ms but 328-345
-# contracts/s against 345-373.
+# contracts came a few to a claim, and a transaction costs about the same whatever its size (docs/performance.md).
 CLAIM_SHARE = 8
 DEFER_S = 2.0  # a scan that cannot start now (no budget before a deadline) comes back after this long
-# What a write of outcomes waits for more to join it: a write costs a transaction whatever its size. Measured
-# (load.scan_drain, 4 000 contracts, two runs each): 0 ms 1.33-1.34 ms of CPU a contract at 381-392/s; 10 ms
-# 0.86-0.87; 20 ms 0.76-0.83 at 367-387/s; 50 ms 0.72-0.76 at 345-351/s (each write holds its scan's room longer).
-# With claims of an eighth of the room (2026-12-07, a faster hour): 20 ms 0.63, 0.63; 50 ms 0.58-0.63; 100 ms
-# 0.54, 0.55 against 0.52, 0.58 but 316-327 contracts/s against 352-358. The whole 50 ms, not leaving once arrivals
-# pause as the API's batches do: the outcomes of a claim end in bursts spread over the explorers' latency, and a
-# pause left writes of a few (0.69, 0.71 ms and 615 transactions against 0.62, 0.64 and 496-500).
+# What a write of outcomes waits for more to join it: a write costs a transaction whatever its size, and a longer
+# wait holds each scan's room longer (measured in docs/performance.md). The whole wait, not leaving once arrivals
+# pause as the API's batches do: a claim's outcomes end in bursts spread over the explorers' latency.
 WRITE_GATHER_S = 0.050
 
 

@@ -14,6 +14,7 @@ from ethsource import sweeping
 from ethsource.config import Settings
 from ethsource.http import create_app
 from ethsource.observability import REQUEST_ID, ContextFilter
+from tests.unit.memory import Published
 
 
 class Lines(logging.Handler):
@@ -63,14 +64,6 @@ class StuckRows:
         keys = [(1, "0x" + "11" * 20), (10, "0x" + "22" * 20)]
         publish(keys)
         return keys
-
-
-class Published:
-    def __init__(self):
-        self.outgoing = []
-
-    def publish(self, outgoing):
-        self.outgoing.extend(outgoing)
 
 
 def test_a_sweep_rounds_lines_and_the_messages_it_queues_carry_one_id():

@@ -12,6 +12,7 @@ from ethsource.queue import Topology
 from ethsource.scanning import CLAIM_SHARE, RetryPolicy, Scanner, ScanOutcome
 from ethsource.sources import ProviderError, SourceError
 from ethsource.store import Claimed, Claims
+from tests.unit.memory import Published
 
 CONCURRENCY = 32
 TOPOLOGY = Topology("q")
@@ -52,14 +53,6 @@ class OpenBudget:
         return None
 
 
-class Publisher:
-    def __init__(self) -> None:
-        self.published: list = []
-
-    def publish(self, outgoing) -> None:
-        self.published.extend(outgoing)
-
-
 def contract_id(key) -> int:
     return int(key[1], 16) % 1_000_000
 
@@ -70,7 +63,7 @@ def items(count: int) -> list[ScanItem]:
 
 def scan(store, fetch, contracts, publisher=None):
     async def run():
-        scanner = Scanner(store=store, publisher=publisher or Publisher(), topology=TOPOLOGY, fetch=fetch,
+        scanner = Scanner(store=store, publisher=publisher or Published(), topology=TOPOLOGY, fetch=fetch,
                           budget=OpenBudget(), policy=RetryPolicy(3, 1.0), lease_s=60, call_timeout_s=5,
                           concurrency=CONCURRENCY, run_blocking=run_on_loop, rng=lambda: 0.0)
         return await scanner.scan(contracts)
@@ -103,33 +96,33 @@ def test_claims_after_the_first_wait_for_a_share_of_the_room():
 
 
 def test_a_passing_fault_goes_back_to_created_and_to_its_delay_queue_naming_where_to_resume():
-    store, publisher = MemoryStore(attempts=1), Publisher()
+    store, publisher = MemoryStore(attempts=1), Published()
 
     report = scan(store, rate_limited, items(3), publisher)
 
     assert report == {ScanOutcome.RETRY: 3}
     assert sorted(i for s in store.settlements for i in s.retries) == sorted(contract_id(i.key) for i in items(3))
-    [outgoing] = publisher.published
+    [outgoing] = publisher.outgoing
     assert outgoing.queue == TOPOLOGY.retry_queue(1) and outgoing.delay_s == 0.5  # half of 1 s, unjittered
     assert [item.provider for item in outgoing.items] == ["sourcify"] * 3
 
 
 def test_a_passing_fault_on_the_last_attempt_is_recorded_as_the_provider_unavailable():
-    store, publisher = MemoryStore(attempts=3), Publisher()
+    store, publisher = MemoryStore(attempts=3), Published()
 
     report = scan(store, rate_limited, items(1), publisher)
 
-    assert report == {ScanOutcome.ERROR: 1} and publisher.published == []
+    assert report == {ScanOutcome.ERROR: 1} and publisher.outgoing == []
     [settlement] = store.settlements
     assert list(settlement.errors.values()) == [("sourcify_unavailable", "Sourcify said 429")]
 
 
 def test_a_contract_another_scan_holds_waits_for_its_lease_and_an_unknown_one_is_skipped():
     held, unknown, free = items(3)
-    store, publisher = MemoryStore(busy={held.key: 7.5}, unknown=frozenset({unknown.key})), Publisher()
+    store, publisher = MemoryStore(busy={held.key: 7.5}, unknown=frozenset({unknown.key})), Published()
 
     report = scan(store, unverified, [held, unknown, free], publisher)
 
     assert report == {ScanOutcome.DEFERRED: 1, ScanOutcome.SKIPPED: 1, ScanOutcome.ERROR: 1}
-    [outgoing] = publisher.published
+    [outgoing] = publisher.outgoing
     assert outgoing.queue == TOPOLOGY.recheck_queue and outgoing.delay_s == 8.5 and outgoing.items == [held]
