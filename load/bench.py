@@ -1,10 +1,11 @@
 """The benchmark (`make bench`): the HTTP ceiling, submit and status alone at full speed, then the peak end to end.
 
 Everything runs on this machine: a FastAPI hello-world served like a function (the ceiling), measured with
-wrk; then the whole system (`ethsource run` against its own database and queue, the fake Etherscan with
-realistic latency) with wrk submitting fresh addresses closed loop, through the gateway and directly, and
-polling known ones; then a fresh system with `make run`'s defaults under the `peak` load test. One table
-compares them; the numbers go to load/results/bench-<timestamp>/bench.json.
+wrk directly and through the gateway (what the gateway's hop leaves of it); then the whole system (`ethsource
+run` against its own database and queue, the fake Etherscan with realistic latency) with wrk submitting fresh
+addresses closed loop, through the gateway and directly, and polling known ones; then a fresh system with
+`make run`'s defaults under the `peak` load test. One table compares them; the numbers go to
+load/results/bench-<timestamp>/bench.json.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from ethsource.db import connect_args, database_name
 from ethsource.queue import Topology
 from ethsource.serving import PROJECT_ROOT
 from ethsource_local.processes import Process, answers, started
-from ethsource_local.runner import Layout
+from ethsource_local.runner import Layout, Runner
 
 from . import loadtest, system
 from .loadtest import RESULTS_DIR
@@ -48,8 +49,8 @@ SETTLE_TIMEOUT_S = 120
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m load.bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="10 s per phase instead of 30 s (wrk) and 60 s (peak)")
-    parser.add_argument("--port", type=int, default=18080, help="the system's gateway (the next 5 ports are taken "
-                                                                "too) and, +10, the hello-world (default 18080)")
+    parser.add_argument("--port", type=int, default=18080, help="the system's gateway; the next 7 ports are taken "
+                                                                "too (default 18080)")
     parser.add_argument("--connections", type=int, default=64, help="wrk connections (default 64)")
     parser.add_argument("--workers", type=int, default=2, help="load test worker processes (default 2)")
     parser.add_argument("--fake-latency-ms", type=float, default=200.0, help="the fake Etherscan's mean latency")
@@ -88,11 +89,16 @@ def main(argv: list[str] | None = None) -> int:
     layout = Layout(args.port)
 
     print(f"[1/3] hello-world ceiling, {args.wrk_s} s each", flush=True)
-    hello_port = args.port + 10
-    with serving([sys.executable, "-m", "load.hello", "--port", str(hello_port)], out / "hello.log",
-                 ready=lambda _log: answers(f"http://127.0.0.1:{hello_port}/async")):
-        result["hello_sync"] = wrk(f"http://127.0.0.1:{hello_port}/sync", args)
-        result["hello_async"] = wrk(f"http://127.0.0.1:{hello_port}/async", args)
+    # The hello-world where the status function would be, so that the gateway passes it the status route.
+    hello = layout.url("status")
+    through_gateway = f"http://127.0.0.1:{layout.gateway}/contracts/0x{'ab' * 20}"
+    with serving([sys.executable, "-m", "load.hello", "--port", str(layout.port("status"))], out / "hello.log",
+                 ready=lambda _log: answers(f"{hello}/async")):
+        result["hello_sync"] = wrk(f"{hello}/sync", args)
+        result["hello_async"] = wrk(f"{hello}/async", args)
+        with serving(Runner(layout, Settings.from_env(), fake_latency_ms=0).gateway_command(),
+                     out / "gateway-hello.log", ready=lambda _log: answers(through_gateway)):
+            result["hello_gateway"] = wrk(through_gateway, args)
 
     print(f"[2/3] submit and status alone, closed loop, {args.connections} connections, {args.wrk_s} s each",
           flush=True)
@@ -292,10 +298,11 @@ def cpu_share(before: dict, after: dict, seconds: float) -> dict:
 def table(result: dict) -> str:
     peak = result["peak"]
     submit, status, contracts = peak["endpoints"]["submit"], peak["endpoints"]["status"], peak["contracts"]
-    ceiling = result["hello_async"]["rate_per_s"]
+    ceiling, gateway_ceiling = result["hello_async"]["rate_per_s"], result["hello_gateway"]["rate_per_s"]
     rows = [
         ("hello-world, def route", result["hello_sync"]),
         ("hello-world, async def (ceiling)", result["hello_async"]),
+        ("hello-world, async def, via gateway", result["hello_gateway"]),
         ("submit alone, via gateway", result["submit_gateway"]),
         ("submit alone, direct", result["submit_direct"]),
         ("status alone, via gateway", result["status_gateway"]),
@@ -315,7 +322,9 @@ def table(result: dict) -> str:
     lines += [
         f"of the async ceiling: submit {result['submit_gateway']['rate_per_s'] / ceiling:.0%} via the gateway "
         f"({result['submit_direct']['rate_per_s'] / ceiling:.0%} direct), status "
-        f"{result['status_gateway']['rate_per_s'] / ceiling:.0%} via the gateway",
+        f"{result['status_gateway']['rate_per_s'] / ceiling:.0%} via the gateway; of the hello-world via the "
+        f"gateway: submit {result['submit_gateway']['rate_per_s'] / gateway_ceiling:.0%}, status "
+        f"{result['status_gateway']['rate_per_s'] / gateway_ceiling:.0%}",
         "CPU (cores) during submit alone via gateway: " + ", ".join(
             f"{name} {share:.2f}" for name, share in result["submit_gateway"]["cpu_share"].items()),
         f"peak: submit->SUCCESS p50 {to_success.get('p50')} s, p99 {to_success.get('p99')} s; "

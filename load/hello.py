@@ -1,7 +1,8 @@
 """A FastAPI hello-world served the way `ethsource serve` serves a function (ethsource.serving.run_uvicorn): the
 ceiling of the HTTP stack.
 
-`/sync` is a plain `def` route run in the thread pool; `/async` skips the pool, as the API routes do.
+`/sync` is a plain `def` route run in the thread pool; `/async` skips the pool, as the API routes do;
+`/contracts/{address}` is `/async` at the status route's path, for the ceiling through the gateway.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ def hello_sync() -> dict:
 
 @app.get("/async")
 async def hello_async() -> dict:
+    return {"hello": "world"}
+
+
+@app.get("/contracts/{address}")
+async def hello_through_gateway(address: str) -> dict:
     return {"hello": "world"}
 
 
