@@ -14,7 +14,8 @@ from ethsource.models import DownloadQuery, ErrorBody
 from ethsource.services import services
 
 app = create_app("download", settings=get_settings(), description="Download the verified source of a scanned contract.",
-                 health_checks={"database": lambda: services().database.ping()})
+                 health_checks={"database": lambda: services().database.ping()},
+                 warm_up=lambda: services().chains.refresh())
 run_blocking = blocking_runner("download")  # the query, decompressing and zipping: all off the event loop
 
 

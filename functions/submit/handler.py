@@ -15,6 +15,7 @@ from ethsource.submission import Submission, batch_results, parse_batch
 app = create_app(
     "submit", settings=get_settings(), description="Submit contract addresses for their verified source to be fetched.",
     health_checks={"database": lambda: services().database.ping(), "broker": lambda: services().publisher.ping()},
+    warm_up=lambda: services().chains.refresh(),
 )
 # Concurrent submissions share a transaction and a broker commit, run on the event loop (see ethsource.batching).
 submissions = MicroBatcher(lambda batch: services().submitter.submit_many(batch), run_on_loop, gather_s=API_GATHER_S)

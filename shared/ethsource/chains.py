@@ -1,9 +1,10 @@
 """The chains this service accepts: every chain some configured source provider serves, known in each process.
 
 A request only reads a set in memory. The providers' own lists (Etherscan's `/v2/chainlist`, Sourcify's
-`/chains`) are fetched off the request path, on a thread that the first check starts, and again every
-`REFRESH_S`; a list that cannot be fetched keeps its last good value, and until one came, its fallback
-(Etherscan's: the built-in list below; Sourcify's: none). Blockscout serves the chains of BLOCKSCOUT_API_URLS.
+`/chains`) are fetched by a served process before its first request (`refresh`, its warm-up), else on a thread
+that the first check starts, and again every `REFRESH_S` off the request path; a list that cannot be fetched
+keeps its last good value, and until one came, its fallback (Etherscan's: the built-in list below; Sourcify's:
+none). Blockscout serves the chains of BLOCKSCOUT_API_URLS.
 """
 
 from __future__ import annotations
@@ -87,9 +88,10 @@ class ChainRegistry:
             if self._refreshing or self._clock() < self._due:
                 return
             self._refreshing = True
-        self._spawn(self._refresh)
+        self._spawn(self.refresh)
 
-    def _refresh(self) -> None:
+    def refresh(self) -> None:
+        """Fetch the lists now, on this thread: a process about to serve, so that no request starts it."""
         failed = False
         try:
             for chain_list in self._lists:

@@ -7,6 +7,7 @@ import http.client
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from ethsource_local.fake_etherscan import FakeConfig, explorer_urls, running, stats
 from tests.conftest import serving
 
 UNKNOWN = "0x" + "0" * 40
@@ -40,3 +41,15 @@ def test_an_unexpected_error_is_a_500_that_keeps_the_connection(service_env):
             answers.append(answer.status)
         connection.close()
     assert set(answers) == {500, 503}
+
+
+def test_a_process_fetches_its_chain_lists_before_it_takes_a_request(service_env, db):
+    # Fetched by the first request instead (on a thread, importing httpx's transport beside the first requests'
+    # work), a process started into a peak answered slowly at first, and a chain only the fetched list names was
+    # refused until the fetch came back.
+    only_listed = 204  # opBNB: on the fake explorers' lists, not in Etherscan's built-in fallback
+    with running(FakeConfig(supported_chains=frozenset({1, only_listed}))) as fake:
+        with serving("status", {**service_env, **explorer_urls(fake, chain_ids=[1])}) as port:
+            assert stats(fake)["chain_lists"]["calls"] >= 1
+            answer = httpx.get(f"http://127.0.0.1:{port}/contracts/{UNKNOWN}?chain_id={only_listed}")
+            assert (answer.status_code, answer.json()["error"]["code"]) == (404, "not_found")

@@ -75,6 +75,13 @@ def test_the_first_check_answers_from_the_fallback_and_fetches_off_the_request_p
     assert 560048 in chains and 56 not in chains  # the fetched list replaces the fallback
 
 
+def test_refreshed_before_serving_the_first_check_answers_from_the_fetched_lists_and_fetches_nothing():
+    etherscan = ScriptedList({1, 31337})
+    chains, _, spawn = registry(ChainList("etherscan", frozenset(ETHERSCAN_CHAINS), etherscan))
+    chains.refresh()
+    assert 31337 in chains and etherscan.fetches == 1 and spawn.pending == []
+
+
 def test_one_refresh_at_a_time_and_the_next_only_after_the_interval():
     sourcify = ScriptedList({1}, {1, 5})
     chains, clock, spawn = registry(ChainList("sourcify", frozenset(), sourcify))

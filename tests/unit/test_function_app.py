@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import httpx
 import pytest
@@ -253,3 +254,23 @@ def test_the_openapi_document_describes_the_api_routes_from_their_models():
     assert operation["responses"]["200"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Echo"}
     assert {"Echo", "SubmitRequest", "ErrorBody", "Contract"} <= set(document["components"]["schemas"])
+
+
+def test_served_a_process_runs_its_checks_and_warm_up_before_a_request_and_starts_whatever_failed(caplog):
+    ran = []
+
+    def database_down():
+        ran.append("database")
+        raise ConnectionRefusedError()
+
+    app = create_app("warm-up-test", settings=Settings.from_env({}), description="test",
+                     health_checks={"database": database_down, "broker": lambda: ran.append("broker")},
+                     warm_up=lambda: ran.append("warm-up"))
+
+    async def start_and_stop():  # uvicorn's lifespan: startup, then the requests, then shutdown
+        async with app.api.router.lifespan_context(app.api):
+            return list(ran)
+
+    with caplog.at_level(logging.WARNING, logger="ethsource.http"):
+        assert asyncio.run(start_and_stop()) == ["database", "broker", "warm-up"]
+    assert [r.getMessage() for r in caplog.records] == ["not warmed up: database: ConnectionRefusedError"]
