@@ -13,7 +13,7 @@ from ethsource.services import services
 from ethsource.watching import MAX_WAIT_S, Watcher, cache_control, etag
 
 app = create_app("status", settings=get_settings(), description="The status of submitted contracts.",
-                 health_checks={"database": lambda: services().database.ping()},
+                 health_checks={"database": lambda: services().database.ping(reading=True)},
                  warm_up=lambda: services().chains.refresh())
 # Concurrent polls share one query, run on the event loop (see ethsource.batching); waiters share one lookup per
 # interval.

@@ -117,8 +117,10 @@ class Database:
         with _borrowed(self._reads) as (_, cursor):
             yield cursor
 
-    def ping(self) -> None:
-        with self.transaction() as cursor:
+    def ping(self, *, reading: bool = False) -> None:
+        """A statement on a transaction's pooled connection, or with `reading` on a reader's (a status poll's): a
+        health check checks, and a process's warm-up opens, the connection its function serves with."""
+        with (self.reading() if reading else self.transaction()) as cursor:
             cursor.execute("SELECT 1")
 
 

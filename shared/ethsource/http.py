@@ -271,13 +271,13 @@ def create_app(function: str, *, health_checks: dict[str, Callable[[], None]], d
 
     Served (uvicorn's lifespan), each process runs its health checks and `warm_up` before it takes a request, so
     that its connections are open and its lazy work done when the first requests come: done by the first ones
-    instead, a process started into a peak answered its first second's submissions in 120-670 ms at p99, against
-    25-57 ms warmed (docs/performance.md). A failure there is logged and the process serves anyway, as before.
+    instead, a process started into a peak answered its first second slowly (docs/performance.md). A failure there
+    is logged and the process serves anyway, as before.
     """
 
     @contextlib.asynccontextmanager
     async def warmed(_api):
-        failed = _failed_checks({**health_checks, **({"warm-up": warm_up} if warm_up else {})})
+        failed = _failed_checks({**health_checks, "warm-up": warm_up} if warm_up else health_checks)
         for name, why in failed.items():
             log.warning("not warmed up: %s: %s", name, why)
         yield
